@@ -1,0 +1,55 @@
+# video-pipeline: `make demo` runs the main job, `make test` runs the tests.
+# Both install what they need: .venv with the pinned requirements, and Debian's
+# ffmpeg and espeak-ng when they are missing and we run as root.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
+SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng
+PYTEST_ARGS ?=
+
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help demo test bench system-deps venv clean
+
+help:
+	@echo "make demo   run every worker stage on a sample video against a local S3 endpoint"
+	@echo "make test   run the test suite"
+	@echo "make bench  measure every stage and write BENCHMARKS.md"
+
+demo: system-deps $(STAMP)
+	$(PY) scripts/demo.py $(if $(VIDEO),--video "$(VIDEO)")
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: system-deps $(STAMP)
+	$(PY) bench/run.py
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt images/worker/requirements.txt images/worker/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + ")")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e images/worker
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages ffmpeg espeak-ng (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng >/dev/null; \
+	  else \
+	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg' and 'espeak-ng' (sudo apt-get install ffmpeg espeak-ng), then run make again." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache bench/out test-artifacts

@@ -1,0 +1,114 @@
+"""``video-worker STAGE --source URI --dest URI [options]``.
+
+Exit codes: 0 done; 2 permanent input error; 1 anything else (worth a retry).
+The last stdout line is always JSON: the stage's manifest, or the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from video_worker import __version__
+from video_worker.errors import InputError, UsageError
+from video_worker.storage import Location
+
+log = logging.getLogger("video_worker")
+
+STAGES = {
+    "probe": "read metadata and reject inputs that can never work",
+    "transcode": "web MP4 downscale ladder, decoded once; optional clips",
+    "transcribe": "speech to text with Whisper into transcript.json, .srt and .vtt",
+    "detect": "find animals with YOLO on sampled frames",
+    "previews": "poster, animated GIFs, storyboard and frames for labelling",
+    "burn": "burn subtitles into the video, plus a soft-subtitle variant",
+}
+EXIT_OK, EXIT_RETRY, EXIT_PERMANENT, EXIT_USAGE = 0, 1, 2, 3
+EPILOG = """exit codes: 0 done; 1 failed, worth a retry; 2 permanent input error;
+3 invalid options. The last stdout line is JSON: the manifest, or
+{"error": ..., "permanent": ..., "kind": "input" | "usage" | "transient"}."""
+
+
+def _fail(error: str, kind: str, stage: str | None, code: int) -> int:
+    print(json.dumps({"error": error, "permanent": kind != "transient", "kind": kind, "stage": stage}))
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options end like every other failure: a JSON last line, here with exit 3."""
+
+    def error(self, message: str) -> None:
+        self.print_usage(sys.stderr)
+        sys.exit(_fail(f"{self.prog}: {message}", "usage", None, EXIT_USAGE))
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Only the chosen stage's module is imported: each stage loads only what it needs."""
+    chosen = next((a for a in argv if a in STAGES), None)
+    parser = _Parser(prog="video-worker", description="The media worker of video-pipeline: one command per stage.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, summary in STAGES.items():
+        stage = sub.add_parser(name, help=summary)
+        if name != chosen:
+            continue
+        module = importlib.import_module(f"video_worker.{name}")
+        stage.description = module.__doc__
+        stage.formatter_class = argparse.RawDescriptionHelpFormatter
+        stage.add_argument("--source", required=True, help="input video: s3://bucket/key or a path")
+        stage.add_argument("--dest", required=True, help="output prefix: s3://bucket/prefix/ or a directory")
+        stage.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        module.add_arguments(stage)
+        stage.set_defaults(module=module)
+    return parser
+
+
+def run_stage(args: argparse.Namespace) -> dict:
+    """Fetch the source, run the stage in a scratch directory, publish its outputs."""
+    dest = Location(args.dest)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"video-worker-{args.stage}-") as tmp:
+        workdir = Path(tmp)
+        source = Location(args.source).download(workdir)
+        out = workdir / "out"
+        out.mkdir()
+        manifest = args.module.run(args, source=source, out=out, workdir=workdir)
+        manifest = {"stage": args.stage, "source": args.source, "dest": args.dest, **manifest}
+        manifest["seconds"] = round(time.monotonic() - started, 3)
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifest["artifacts"] = dest.upload_tree(out)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        manifest = run_stage(args)
+    except InputError as exc:
+        log.error("permanent input error in %s: %s", args.stage, exc)
+        return _fail(str(exc), "input", args.stage, EXIT_PERMANENT)
+    except UsageError as exc:
+        log.error("invalid options for %s: %s", args.stage, exc)
+        return _fail(str(exc), "usage", args.stage, EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - any other failure is worth a retry
+        log.exception("stage %s failed", args.stage)
+        return _fail(f"{type(exc).__name__}: {exc}", "transient", args.stage, EXIT_RETRY)
+    print(json.dumps(manifest, separators=(",", ":")))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The single subprocess wrapper for ffmpeg and ffprobe."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_CHARS = 2000
+
+
+class FFmpegError(RuntimeError):
+    """ffmpeg or ffprobe exited non-zero; carries the tail of its stderr."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stderr: str) -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stderr_tail = stderr[-STDERR_TAIL_CHARS:].strip()
+        super().__init__(f"{Path(cmd[0]).name} exited {returncode}: {self.stderr_tail}")
+
+
+def run(
+    args: Sequence[str | Path],
+    *,
+    tool: str = "ffmpeg",
+    capture_stdout: bool = False,
+    cwd: Path | None = None,
+) -> bytes:
+    """Run ffmpeg/ffprobe quietly, log the command, raise FFmpegError on failure.
+
+    Returns stdout when ``capture_stdout`` (raw frames, JSON), else ``b""``.
+    """
+    cmd = _command(tool, args)
+    proc = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        check=False,
+    )
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise FFmpegError(cmd, proc.returncode, stderr)
+    if stderr.strip():
+        log.debug("%s stderr: %s", tool, stderr[-STDERR_TAIL_CHARS:])
+    return proc.stdout if capture_stdout else b""
+
+
+def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
+    quiet = ["-nostdin", "-loglevel", "error", "-y"] if tool == "ffmpeg" else []
+    cmd = [tool, "-hide_banner", *quiet, *(str(a) for a in args)]
+    log.info("running: %s", shlex.join(cmd))
+    return cmd
+
+
+def stream_frames(args: Sequence[str | Path], frame_bytes: int, *, cwd: Path | None = None) -> Iterator[bytes]:
+    """Run ffmpeg writing raw frames to stdout and yield them one at a time.
+
+    ``run(capture_stdout=True)`` would hold every frame of a long video in memory.
+    Raises FFmpegError like ``run`` once the frames run out; stopping early kills ffmpeg.
+    """
+    cmd = _command("ffmpeg", args)
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd)
+        try:
+            while len(frame := proc.stdout.read(frame_bytes)) == frame_bytes:
+                yield frame
+        except BaseException:  # the consumer stopped early or failed: ffmpeg's work is moot
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+            returncode = proc.wait()
+        if returncode != 0:
+            stderr.seek(0)
+            raise FFmpegError(cmd, returncode, stderr.read().decode("utf-8", "replace"))
+
+
+def ffprobe_json(path: Path, *extra: str) -> dict[str, Any]:
+    """ffprobe's format and streams as a dict."""
+    out = run(
+        ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", *extra, path],
+        tool="ffprobe",
+        capture_stdout=True,
+    )
+    return json.loads(out or b"{}")

@@ -1,0 +1,120 @@
+"""Stage inputs and outputs as URIs: ``s3://bucket/key`` or local paths.
+
+Stages exchange data only through these URIs, never through a shared volume.
+S3 goes through boto3, which honours ``AWS_ENDPOINT_URL`` (moto server locally).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+
+from video_worker.errors import InputError
+
+log = logging.getLogger(__name__)
+
+UPLOAD_THREADS = 8
+
+CONTENT_TYPES = {
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+    ".json": "application/json",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+}
+
+
+def content_type(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A file or prefix, on S3 or on the local disk."""
+
+    uri: str
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
+
+    @property
+    def bucket(self) -> str:
+        return self.uri[5:].split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        parts = self.uri[5:].split("/", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key if self.is_s3 else self.uri).name
+
+    def join(self, name: str) -> str:
+        """The URI of ``name`` under this prefix."""
+        if self.is_s3:
+            prefix = self.key.rstrip("/")
+            return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}{name}"
+        return str(Path(self.uri) / name)
+
+    @cached_property
+    def _s3(self):
+        import boto3
+
+        return boto3.client("s3")
+
+    def download(self, workdir: Path) -> Path:
+        """A local copy of this file (the file itself when local)."""
+        if not self.is_s3:
+            path = Path(self.uri)
+            if not path.is_file():
+                raise InputError(f"The source {self.uri} does not exist or is not a file.")
+            return path
+        from botocore.exceptions import ClientError
+
+        target = workdir / "source" / (self.name or "source")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        log.info("downloading %s to %s", self.uri, target)
+        try:
+            self._s3.download_file(self.bucket, self.key, str(target))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                raise InputError(f"The source {self.uri} does not exist.") from exc
+            raise
+        return target
+
+    def upload(self, path: Path, name: str) -> str:
+        """Put ``path`` under this prefix as ``name``; return its URI."""
+        uri = self.join(name)
+        if self.is_s3:
+            dest = Location(uri)
+            log.info("uploading %s to %s", path, uri)
+            self._s3.upload_file(
+                str(path), dest.bucket, dest.key, ExtraArgs={"ContentType": content_type(name)}
+            )
+        else:
+            target = Path(uri)
+            if target.resolve() != path.resolve():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+        return uri
+
+    def upload_tree(self, root: Path) -> dict[str, str]:
+        """Upload every file under ``root`` in parallel; map relative path -> URI."""
+        files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+        if self.is_s3:
+            _ = self._s3  # create the client once, before threads share it
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            uris = pool.map(lambda item: self.upload(item[1], item[0]), files.items())
+            return dict(zip(files, uris))

@@ -1,0 +1,147 @@
+"""transcode: any input ffmpeg reads to a web MP4 downscale ladder, decoded once.
+
+One ffmpeg process decodes the source once and splits the picture into every
+rung, so the ladder costs one decode plus the encodes. Keyframes are forced at a
+fixed interval in every rung so that renditions stay segment-aligned for
+adaptive streaming and long videos can be cut into clips without re-encoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from video_worker import ffmpeg, probe, settings
+
+log = logging.getLogger(__name__)
+
+# Peak video bitrate per rung (short side), so a rendition fits the bandwidth it is meant for.
+MAXRATE_KBPS = {2160: 16000, 1440: 9000, 1080: 6000, 720: 3500, 480: 1800, 360: 1000, 240: 600}
+MAX_FPS = 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ladder", type=parse_ladder, default=parse_ladder(settings.get("LADDER")),
+                        help="rungs as short-side pixels, never above the source (env VIDEO_WORKER_LADDER)")
+    parser.add_argument("--crf", type=int, default=int(settings.get("CRF")),
+                        help="x264 constant rate factor (env VIDEO_WORKER_CRF)")
+    parser.add_argument("--preset", default=settings.get("PRESET"),
+                        help="x264 preset (env VIDEO_WORKER_PRESET)")
+    parser.add_argument("--audio-bitrate", default=settings.get("AUDIO_BITRATE"),
+                        help="AAC bitrate (env VIDEO_WORKER_AUDIO_BITRATE)")
+    parser.add_argument("--keyframe-interval", type=float, default=float(settings.get("KEYFRAME_INTERVAL_S")),
+                        help="seconds between forced keyframes (env VIDEO_WORKER_KEYFRAME_INTERVAL_S)")
+    parser.add_argument("--split-over", type=float, default=float(settings.get("SPLIT_OVER_S")),
+                        help="cut videos longer than this many seconds into clips; 0 disables "
+                             "(env VIDEO_WORKER_SPLIT_OVER_S)")
+    parser.add_argument("--clip-length", type=float, default=float(settings.get("CLIP_LENGTH_S")),
+                        help="clip length in seconds (env VIDEO_WORKER_CLIP_LENGTH_S)")
+
+
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+    meta = probe.inspect(source)
+    video = meta["video"]
+    sizes = ladder_sizes(video["display_width"], video["display_height"], args.ladder)
+    has_audio = meta["audio"] is not None
+
+    (out / "renditions").mkdir()
+    outputs = [out / "renditions" / f"{rung}p.mp4" for rung, _, _ in sizes]
+    ffmpeg.run(_ladder_command(source, sizes, outputs, args, video["fps"], has_audio))
+
+    renditions = [_describe(path, out, rung) for (rung, _, _), path in zip(sizes, outputs)]
+    clips: list[str] = []
+    if args.split_over > 0 and meta["duration_s"] > args.split_over:
+        clips = split_clips(outputs[0], out / "clips", args.clip_length)
+    return {
+        "duration_s": meta["duration_s"],
+        "source_width": video["display_width"],
+        "source_height": video["display_height"],
+        "renditions": renditions,
+        "top": renditions[0]["file"],
+        "clips": [p.relative_to(out).as_posix() for p in clips],
+        "has_audio": has_audio,
+    }
+
+
+def parse_ladder(text: str) -> list[int]:
+    try:
+        rungs = sorted({int(x) for x in str(text).replace(" ", "").split(",") if x}, reverse=True)
+    except ValueError:
+        rungs = []
+    if not rungs or any(r < 64 or r % 2 for r in rungs):
+        raise argparse.ArgumentTypeError(f"invalid ladder {text!r}: expected even pixel sizes such as 1080,720,480")
+    return rungs
+
+
+def ladder_sizes(width: int, height: int, rungs: list[int]) -> list[tuple[int, int, int]]:
+    """(rung, width, height) for each rung at or below the source's short side, largest first.
+
+    A source smaller than every rung gets one rendition at its own size.
+    """
+    short = min(width, height)
+    chosen = [r for r in rungs if r <= short] or [short - short % 2]
+    sizes = []
+    for rung in chosen:
+        if width >= height:
+            w, h = _even(width * rung / height), rung
+        else:
+            w, h = rung, _even(height * rung / width)
+        sizes.append((rung, w, h))
+    return sizes
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def _ladder_command(
+    source: Path, sizes: list[tuple[int, int, int]], outputs: list[Path],
+    args: argparse.Namespace, fps: float | None, has_audio: bool,
+) -> list[str | Path]:
+    fps_filter = f"fps={MAX_FPS}," if fps and fps > MAX_FPS else ""
+    labels = [f"s{i}" for i in range(len(sizes))]
+    graph = [f"[0:v:0]{fps_filter}split={len(sizes)}" + "".join(f"[{x}]" for x in labels)]
+    graph += [f"[{x}]scale={w}:{h}:flags=bicubic,setsar=1[v{i}]"
+              for i, (x, (_, w, h)) in enumerate(zip(labels, sizes))]
+    cmd: list[str | Path] = ["-i", source, "-filter_complex", ";".join(graph)]
+    for i, ((rung, _, _), path) in enumerate(zip(sizes, outputs)):
+        maxrate = MAXRATE_KBPS.get(rung) or int(6000 * (rung / 1080) ** 2)
+        cmd += ["-map", f"[v{i}]"]
+        if has_audio:
+            cmd += ["-map", "0:a:0", "-c:a", "aac", "-b:a", args.audio_bitrate, "-ac", "2"]
+        cmd += [
+            "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
+            "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k",
+            "-profile:v", "high", "-pix_fmt", "yuv420p",
+            "-force_key_frames", f"expr:gte(t,n_forced*{args.keyframe_interval})",
+            "-map_metadata", "-1", "-movflags", "+faststart", path,
+        ]
+    return cmd
+
+
+def _describe(path: Path, out: Path, rung: int) -> dict[str, Any]:
+    info = ffmpeg.ffprobe_json(path)
+    v = next(s for s in info["streams"] if s["codec_type"] == "video")
+    return {
+        "name": f"{rung}p",
+        "file": path.relative_to(out).as_posix(),
+        "width": v["width"],
+        "height": v["height"],
+        "video_codec": v["codec_name"],
+        "bit_rate": int(info["format"].get("bit_rate") or 0),
+        "size_bytes": path.stat().st_size,
+    }
+
+
+def split_clips(video: Path, clip_dir: Path, clip_length: float) -> list[Path]:
+    """Cut at the forced keyframes with stream copy: clips cost no re-encode."""
+    clip_dir.mkdir()
+    ffmpeg.run([
+        "-i", video, "-map", "0", "-c", "copy", "-f", "segment",
+        "-segment_time", f"{clip_length}", "-reset_timestamps", "1",
+        "-segment_format_options", "movflags=+faststart",
+        clip_dir / "clip_%03d.mp4",
+    ])
+    return sorted(clip_dir.glob("clip_*.mp4"))

@@ -1,0 +1,225 @@
+"""detect stage: real YOLO (int8 ONNX) on a clip built from scikit-image's photos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from video_worker.detect import BOX_COLOUR, Hit, class_ids_for, iter_frames, merge_hits, sample_size
+from video_worker.errors import UsageError
+from video_worker.ffmpeg import FFmpegError
+
+SIZE = "640:480"
+SECONDS_PER_PHOTO = 4
+
+
+@pytest.fixture(scope="session")
+def photos(media_dir) -> dict[str, Path]:
+    """scikit-image's astronaut (a person), Chelsea (a cat) and coffee (a cup) as PNGs."""
+    paths = {}
+    for name in ("astronaut", "chelsea", "coffee"):
+        path = paths[name] = media_dir / f"{name}.png"
+        if not path.exists():
+            cv2.imwrite(str(path), cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR))
+    return paths
+
+
+def slideshow(make_media, photos: dict[str, Path], name: str, order: list[str]) -> Path:
+    """An H.264 clip at 25 fps showing each photo for 4 s, letterboxed to 640x480."""
+    inputs: list[str | Path] = []
+    for photo in order:
+        inputs += ["-loop", "1", "-framerate", "25", "-t", str(SECONDS_PER_PHOTO), "-i", photos[photo]]
+    fit = (f"scale={SIZE}:force_original_aspect_ratio=decrease,"
+           f"pad={SIZE}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p")
+    graph = ";".join(f"[{i}:v]{fit}[p{i}]" for i in range(len(order)))
+    graph += ";" + "".join(f"[p{i}]" for i in range(len(order))) + f"concat=n={len(order)}:v=1:a=0[v]"
+    return make_media(name, *inputs, "-filter_complex", graph, "-map", "[v]",
+                      "-c:v", "libx264", "-preset", "veryfast", "-r", "25")
+
+
+@pytest.fixture(scope="session")
+def cat_clip(make_media, photos) -> Path:
+    """12 s: astronaut 0-4 s, Chelsea the cat 4-8 s, coffee 8-12 s."""
+    return slideshow(make_media, photos, "detect_cat.mp4", ["astronaut", "chelsea", "coffee"])
+
+
+@pytest.fixture(scope="session")
+def cat_run(run_worker, cat_clip, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("detect-cat")
+    result = run_worker("detect", "--source", cat_clip, "--dest", dest)
+    assert result.returncode == 0, result.stderr
+    return result, dest
+
+
+def sampled_frame(clip: Path, index: int) -> np.ndarray:
+    """Frame ``index`` of the 1 fps sampling at 640x480, as the stage sees it."""
+    raw = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(clip), "-vf",
+         f"fps=1,scale={SIZE},select=eq(n\\,{index})", "-frames:v", "1",
+         "-pix_fmt", "bgr24", "-f", "rawvideo", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(480, 640, 3)
+
+
+def box_edge_pixels(image: np.ndarray, box: list[float]) -> np.ndarray:
+    """Pixels on the middle half of the box's left and bottom edges (clear of the caption)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    ys = range(y1 + (y2 - y1) // 4, y2 - (y2 - y1) // 4)
+    xs = range(x1 + (x2 - x1) // 4, x2 - (x2 - x1) // 4)
+    return np.concatenate([image[ys, x1], image[y2, xs]]).astype(int)
+
+
+def test_cat_appears_only_while_on_screen(cat_run):
+    result, dest = cat_run
+    manifest = result.manifest
+    assert manifest["frames_sampled"] == 12
+    assert manifest["labels"] == ["cat"]
+    assert manifest["appearances"] == len(manifest["animals"]) == 1
+    assert manifest["device"] == "cpu"
+    assert manifest["ms_per_frame"] > 0
+
+    cat = manifest["animals"][0]
+    assert 3 <= cat["first_s"] <= 5
+    assert 7 <= cat["last_s"] <= 8.5
+    assert cat["frames_seen"] >= 3
+    assert cat["peak_confidence"] >= 0.5
+    assert cat["thumbnail"] == "thumbnails/cat_000.jpg"
+
+    detections = json.loads((dest / "detections.json").read_text())
+    assert detections["appearances"] == manifest["animals"]
+    assert (detections["frame_width"], detections["frame_height"]) == (640, 480)
+    assert detections["sample_fps"] == 1
+    assert detections["duration_s"] == pytest.approx(12, abs=0.1)
+    assert detections["hits"], "per-frame hits are listed"
+    for hit in detections["hits"]:
+        assert hit["label"] == "cat"
+        assert SECONDS_PER_PHOTO <= hit["t"] <= 2 * SECONDS_PER_PHOTO
+        x1, y1, x2, y2 = hit["box"]
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+
+
+def test_thumbnail_is_the_best_frame_with_its_box_drawn(cat_run, cat_clip):
+    result, dest = cat_run
+    cat = result.manifest["animals"][0]
+    thumbnail = cv2.imread(str(dest / cat["thumbnail"]))
+    assert thumbnail is not None and thumbnail.shape == (480, 640, 3)
+
+    raw = sampled_frame(cat_clip, round(cat["peak_s"]))
+    amber = np.array(BOX_COLOUR)
+    drawn_edge = np.median(box_edge_pixels(thumbnail, cat["box"]), axis=0)
+    raw_edge = np.median(box_edge_pixels(raw, cat["box"]), axis=0)
+    assert np.abs(drawn_edge - amber).max() < 40, drawn_edge
+    assert np.abs(raw_edge - amber).max() > 60, raw_edge
+    # Away from the box and caption, the thumbnail is the sampled frame itself.
+    centre = (slice(200, 300), slice(250, 400))
+    assert np.abs(thumbnail[centre].astype(int) - raw[centre]).mean() < 6
+
+
+def test_no_animal_gives_no_appearances(run_worker, make_media, photos, tmp_path):
+    clip = slideshow(make_media, photos, "detect_no_animal.mp4", ["astronaut", "coffee"])
+    result = run_worker("detect", "--source", clip, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.manifest["frames_sampled"] == 8
+    assert result.manifest["appearances"] == 0
+    assert result.manifest["animals"] == [] and result.manifest["labels"] == []
+    detections = json.loads((tmp_path / "detections.json").read_text())
+    assert detections["appearances"] == [] and detections["hits"] == []
+    assert not (tmp_path / "thumbnails").exists()
+
+
+def test_s3_source_and_dest(run_worker, cat_clip, s3, bucket):
+    s3.upload_file(str(cat_clip), bucket, "in/detect_cat.mp4")
+    result = run_worker("detect", "--source", f"s3://{bucket}/in/detect_cat.mp4",
+                        "--dest", f"s3://{bucket}/out/detect/", "--fps", "2")
+    assert result.returncode == 0, result.stderr
+    manifest = result.manifest
+    assert manifest["frames_sampled"] == 24
+    assert manifest["labels"] == ["cat"]
+    artifacts = manifest["artifacts"]
+    assert artifacts["detections.json"] == f"s3://{bucket}/out/detect/detections.json"
+    assert artifacts["thumbnails/cat_000.jpg"] == f"s3://{bucket}/out/detect/thumbnails/cat_000.jpg"
+    assert "manifest.json" in artifacts
+
+    detections = json.loads(s3.get_object(Bucket=bucket, Key="out/detect/detections.json")["Body"].read())
+    assert detections["sample_fps"] == 2
+    assert [a["label"] for a in detections["appearances"]] == ["cat"]
+    thumb = s3.get_object(Bucket=bucket, Key="out/detect/thumbnails/cat_000.jpg")
+    assert thumb["ContentType"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(thumb["Body"].read(), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (480, 640, 3)
+
+
+def test_bad_input_is_permanent(run_worker, media_dir, tmp_path):
+    source = media_dir / "not_a_video.mp4"
+    source.write_text("this is not a video\n")
+    result = run_worker("detect", "--source", source, "--dest", tmp_path)
+    assert result.returncode == 2
+    assert result.manifest["permanent"] is True
+
+
+def test_unknown_class_names_fail_listing_the_valid_ones(run_worker, cat_clip, tmp_path):
+    result = run_worker("detect", "--source", cat_clip, "--dest", tmp_path, "--classes", "cat,unicorn")
+    assert result.returncode == 3
+    assert result.manifest["kind"] == "usage"
+    assert "unknown class names unicorn" in result.manifest["error"]
+    assert "giraffe" in result.manifest["error"]
+    assert "ultralytics: Loading" in result.stderr  # its logs go to stderr, not into the manifest's stdout
+
+
+def test_iter_frames_streams_sampled_frames(cat_clip, tmp_path):
+    frames = list(iter_frames(cat_clip, 0.5, 320, 240))
+    assert len(frames) == 6 and all(f.shape == (240, 320, 3) for f in frames)
+    # Sample i is at 2i s, so the photo changes every second sample.
+    diffs = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:])]
+    assert max(diffs[0::2]) < 3 and min(diffs[1::2]) > 20, diffs
+
+    stream = iter_frames(cat_clip, 25, 320, 240)
+    next(stream)
+    stream.close()  # stopping early ends ffmpeg instead of leaving it blocked on a full pipe
+
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video" * 100)
+    with pytest.raises(FFmpegError):
+        list(iter_frames(garbage, 1, 320, 240))
+
+
+def hit(t: float, label: str = "cat", confidence: float = 0.5) -> Hit:
+    return Hit(frame=int(t), t=t, label=label, confidence=confidence, box=(0.0, 0.0, 10.0, 10.0))
+
+
+def test_merge_joins_hits_within_the_gap():
+    hits = [
+        hit(0), hit(1, confidence=0.9), hit(1, confidence=0.4), hit(3),  # 2 s apart: still one
+        hit(6),  # 3 s after the last: a new appearance
+        hit(2, "dog"),
+    ]
+    appearances = merge_hits(hits, merge_gap=2.0)
+    summary = [(a.label, a.first_s, a.last_s, a.frames_seen, a.best.confidence) for a in appearances]
+    assert summary == [
+        ("cat", 0, 3, 3, 0.9),  # two boxes on frame 1 count as one frame seen
+        ("dog", 2, 2, 1, 0.5),
+        ("cat", 6, 6, 1, 0.5),
+    ]
+    assert appearances[0].best.t == 1
+    assert merge_hits([], 2.0) == []
+    assert len(merge_hits([hit(0), hit(1)], merge_gap=0.5)) == 2
+
+
+def test_class_names_map_to_model_ids():
+    names = {0: "person", 15: "cat", 16: "dog"}
+    assert class_ids_for(names, ["dog", "cat"]) == [16, 15]
+    with pytest.raises(UsageError, match="unicorn.*person, cat, dog"):
+        class_ids_for(names, ["cat", "unicorn"])
+
+
+def test_sample_size_keeps_aspect_with_long_side_at_imgsz():
+    assert sample_size(1920, 1080, 640) == (640, 360)
+    assert sample_size(1080, 1920, 640) == (360, 640)
+    assert sample_size(320, 240, 640) == (640, 480)

@@ -1,0 +1,93 @@
+"""transcribe: real Whisper models on espeak-ng speech."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import local_models
+
+# Everyday sentences in espeak-ng voices that Whisper base recognises reliably.
+SPEECH = {
+    "fr": ("fr+f2", "Je m'appelle Marie et j'habite à Paris. C'est une très belle ville. Le matin, je prends "
+                    "un café et un croissant. Ensuite, je vais au travail en métro. Le soir, je mange avec ma famille."),
+    "es": ("es+f2", "Me llamo María y vivo en Madrid. Es una ciudad muy bonita. Por la mañana, tomo un café "
+                    "con leche. Después, voy al trabajo en metro. Por la noche, ceno con mi familia."),
+    "de": ("de", "Ich heiße Maria und wohne in Berlin. Das ist eine sehr schöne Stadt. Am Morgen trinke ich "
+                 "einen Kaffee. Danach fahre ich mit der U-Bahn zur Arbeit. Am Abend esse ich mit meiner Familie."),
+}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def test_english_speech_is_transcribed_into_subtitles(run_worker, speech_clip, tmp_path):
+    result = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    m = result.manifest
+    assert m["speech"] is True and m["language"] == "en" and m["cues"] >= 2
+    transcript = json.loads((tmp_path / "transcript.json").read_text())
+    heard = _words(transcript["text"])
+    expected = {"animals", "park", "black", "cat", "sits", "under", "green", "tree", "dog", "runs", "grass"}
+    assert len(expected & heard) >= 8, transcript["text"]
+    seg = transcript["segments"][0]
+    assert seg["words"] and 0 <= seg["words"][0]["start"] < seg["words"][-1]["end"] <= m["duration_s"] + 0.5
+    vtt = (tmp_path / "subtitles.vtt").read_text()
+    srt = (tmp_path / "subtitles.srt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count("-->") == m["cues"] == srt.count("-->")
+    assert len(expected & _words(vtt)) >= 8
+    assert re.search(r"^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n", srt)
+
+
+def test_video_without_audio_is_no_speech_not_failure(run_worker, silent_clip, tmp_path):
+    result = run_worker("transcribe", "--source", silent_clip, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.manifest["speech"] is False
+    assert result.manifest["no_speech_reason"] == "the video has no audio track"
+    assert json.loads((tmp_path / "transcript.json").read_text())["segments"] == []
+    assert (tmp_path / "subtitles.vtt").read_text().strip() == "WEBVTT"
+
+
+def test_silence_is_no_speech(run_worker, make_media, tmp_path):
+    quiet = make_media("quiet.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4",
+                       "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo:d=4",
+                       "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    result = run_worker("transcribe", "--source", quiet, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.manifest["speech"] is False
+    assert result.manifest["no_speech_reason"] == "no speech was found in the audio"
+
+
+@pytest.fixture(scope="session")
+def base_model_env() -> dict[str, str]:
+    return {"VIDEO_WORKER_WHISPER_MODEL": str(local_models.whisper_base())}
+
+
+@pytest.mark.parametrize("language", sorted(SPEECH))
+def test_language_is_detected(run_worker, speak, make_media, base_model_env, tmp_path, language):
+    voice, text = SPEECH[language]
+    wav = speak(f"speech-{language}.wav", text, voice, 120)
+    clip = make_media(f"speech-{language}.mp4", "-f", "lavfi", "-i", "color=c=navy:s=320x240:r=10",
+                      "-i", wav, "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    result = run_worker("transcribe", "--source", clip, "--dest", tmp_path, env=base_model_env)
+    assert result.returncode == 0, result.stderr
+    assert result.manifest["language"] == language
+    assert result.manifest["language_probability"] > 0.5
+    transcript = json.loads((tmp_path / "transcript.json").read_text())
+    assert transcript["language_declared"] is False and transcript["text"]
+
+
+def test_declared_language_is_used(run_worker, speak, make_media, base_model_env, tmp_path):
+    wav = speak("speech-fr.wav", SPEECH["fr"][1], SPEECH["fr"][0], 120)
+    clip = make_media("speech-fr.mp4", "-f", "lavfi", "-i", "color=c=navy:s=320x240:r=10",
+                      "-i", wav, "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    result = run_worker("transcribe", "--source", clip, "--dest", tmp_path, "--language", "fr",
+                        env=base_model_env)
+    assert result.returncode == 0, result.stderr
+    transcript = json.loads((tmp_path / "transcript.json").read_text())
+    assert transcript["language"] == "fr" and transcript["language_declared"] is True
+    heard = set(re.findall(r"\w+", transcript["text"].lower()))
+    assert len({"appelle", "paris", "ville", "matin", "café", "croissant", "travail", "famille"} & heard) >= 4
