@@ -91,3 +91,44 @@ def test_declared_language_is_used(run_worker, speak, make_media, base_model_env
     assert transcript["language"] == "fr" and transcript["language_declared"] is True
     heard = set(re.findall(r"\w+", transcript["text"].lower()))
     assert len({"appelle", "paris", "ville", "matin", "café", "croissant", "travail", "famille"} & heard) >= 4
+
+
+@pytest.fixture(scope="session")
+def random_openai_whisper(tmp_path_factory):
+    """A tiny openai-whisper checkpoint with random weights.
+
+    No real openai-whisper weights can be downloaded here; this proves the
+    engine's plumbing (loading, language detection, word timings, outputs), not
+    its accuracy, which the faster-whisper tests cover with real models.
+    """
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    torch.manual_seed(0)
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)
+    path = tmp_path_factory.mktemp("openai-whisper") / "random-tiny.pt"
+    model = Whisper(dims)
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)  # created uninitialised
+    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
+    return path
+
+
+def test_openai_whisper_engine_runs_end_to_end(run_worker, speech_clip, random_openai_whisper, tmp_path):
+    from whisper.tokenizer import LANGUAGES
+
+    result = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path,
+                        "--engine", "openai-whisper", "--model", random_openai_whisper, "--beam-size", "1")
+    assert result.returncode == 0, result.stderr
+    m = result.manifest
+    assert (m["engine"], m["device"]) == ("openai-whisper", "cpu")
+    assert m["language"] in LANGUAGES and 0 < m["language_probability"] <= 1
+    transcript = json.loads((tmp_path / "transcript.json").read_text())
+    assert transcript["engine"] == "openai-whisper" and transcript["language_declared"] is False
+    assert (tmp_path / "subtitles.vtt").read_text().startswith("WEBVTT")
+
+    declared = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path / "declared",
+                          "--engine", "openai-whisper", "--model", random_openai_whisper,
+                          "--beam-size", "1", "--language", "de")
+    assert declared.returncode == 0, declared.stderr
+    assert declared.manifest["language"] == "de" and declared.manifest["language_probability"] is None
