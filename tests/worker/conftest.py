@@ -47,3 +47,11 @@ def hd_clip(make_media) -> Path:
         "-f", "lavfi", "-i", "sine=f=440:d=4:sample_rate=48000",
         "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
     )
+
+
+@pytest.fixture(scope="session")
+def rotated_clip(make_media) -> Path:
+    """Stored 320x240 with a 90-degree display rotation, as phones record portrait video."""
+    plain = make_media("landscape.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+    return make_media("rotated.mp4", "-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90")

@@ -26,11 +26,8 @@ def test_probe_reports_metadata(run_worker, hd_clip, tmp_path):
     assert m["artifacts"]["metadata.json"] == str(tmp_path / "metadata.json")
 
 
-def test_probe_reports_display_size_after_rotation(run_worker, make_media, tmp_path):
-    plain = make_media("landscape.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
-                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
-    rotated = make_media("rotated.mp4", "-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90")
-    result = run_worker("probe", "--source", rotated, "--dest", tmp_path)
+def test_probe_reports_display_size_after_rotation(run_worker, rotated_clip, tmp_path):
+    result = run_worker("probe", "--source", rotated_clip, "--dest", tmp_path)
     assert result.returncode == 0, result.stderr
     video = result.manifest["metadata"]["video"]
     assert (video["width"], video["height"]) == (320, 240)

@@ -69,6 +69,15 @@ def test_portrait_video_keeps_orientation_and_custom_ladder(run_worker, make_med
     assert audio is None
 
 
+def test_rotated_video_is_encoded_upright(run_worker, rotated_clip, tmp_path):
+    result = run_worker("transcode", "--source", rotated_clip, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    (only,) = result.manifest["renditions"]
+    _, video, _ = _streams(tmp_path / only["file"])
+    assert (video["width"], video["height"]) == (240, 320)
+    assert not video.get("side_data_list"), "the picture itself is turned; no rotation flag is left"
+
+
 def test_long_videos_are_split_into_clips(run_worker, make_media, tmp_path):
     source = make_media("ten-seconds.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=10",
                         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")

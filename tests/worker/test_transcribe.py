@@ -11,8 +11,9 @@ import local_models
 
 # Everyday sentences in espeak-ng voices that Whisper base recognises reliably.
 SPEECH = {
-    "fr": ("fr+f2", "Je m'appelle Marie et j'habite à Paris. C'est une très belle ville. Le matin, je prends "
-                    "un café et un croissant. Ensuite, je vais au travail en métro. Le soir, je mange avec ma famille."),
+    "fr": ("fr+f2", "Je m'appelle Marie et j'habite à Paris. C'est une très belle ville. Le matin, je "
+                    "prends un café et un croissant. Ensuite, je vais au travail en métro. Le soir, je mange "
+                    "avec ma famille."),
     "es": ("es+f2", "Me llamo María y vivo en Madrid. Es una ciudad muy bonita. Por la mañana, tomo un café "
                     "con leche. Después, voy al trabajo en metro. Por la noche, ceno con mi familia."),
     "de": ("de", "Ich heiße Maria und wohne in Berlin. Das ist eine sehr schöne Stadt. Am Morgen trinke ich "

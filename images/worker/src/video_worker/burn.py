@@ -17,7 +17,10 @@ from video_worker.storage import Location
 
 log = logging.getLogger(__name__)
 
-STYLE = "FontName=DejaVu Sans,FontSize={size},PrimaryColour=&H00FFFFFF,OutlineColour=&H80000000,BorderStyle=1,Outline=2,Shadow=0,MarginV=24"
+# White text with a dark outline reads on any picture; libass falls back to any font it finds.
+# Sizes are in libass's 288-line script space, so they scale with the video's height.
+STYLE = ("FontName=DejaVu Sans,FontSize=16,PrimaryColour=&H00FFFFFF,OutlineColour=&H80000000,"
+         "BorderStyle=1,Outline=2,Shadow=0,MarginV=24")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +45,9 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     audio = ["-map", "0:a:0?", "-c:a", "copy"]
 
     if has_cues:
-        font_size = max(16, round(meta["video"]["display_height"] / 24))
         ffmpeg.run(
             ["-i", source, "-map", "0:v:0", *audio,
-             "-vf", f"subtitles={subs.name}:force_style='{STYLE.format(size=font_size)}'",
+             "-vf", f"subtitles={subs.name}:force_style='{STYLE}'",
              "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
              "-pix_fmt", "yuv420p", "-movflags", "+faststart", burned.resolve()],
             cwd=workdir,

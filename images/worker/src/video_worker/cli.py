@@ -1,7 +1,7 @@
 """``video-worker STAGE --source URI --dest URI [options]``.
 
-Exit codes: 0 done; 2 permanent input error; 1 anything else (worth a retry).
-The last stdout line is always JSON: the stage's manifest, or the error.
+One process per stage, so the orchestrator can run it anywhere (a Docker
+container on a GPU worker, or a local subprocess) and read one JSON line back.
 """
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only the chosen stage's module is imported: each stage loads only what it needs."""
     chosen = next((a for a in argv if a in STAGES), None)
-    parser = _Parser(prog="video-worker", description="The media worker of video-pipeline: one command per stage.", epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="video-worker",
+        description="The media worker of video-pipeline: one command per stage.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, summary in STAGES.items():

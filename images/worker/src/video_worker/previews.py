@@ -15,7 +15,6 @@ import logging
 import math
 import re
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
