@@ -48,7 +48,12 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
 
     (out / "renditions").mkdir()
     outputs = [out / "renditions" / f"{rung}p.mp4" for rung, _, _ in sizes]
-    ffmpeg.run(_ladder_command(source, sizes, outputs, args, video["fps"], has_audio))
+    pictures = [workdir / f"{rung}p.video.mp4" for rung, _, _ in sizes]
+    audio = workdir / "audio.m4a" if has_audio else None
+    ffmpeg.run(_ladder_command(source, sizes, pictures, audio, args, video["fps"]))
+    for picture, path in zip(pictures, outputs):
+        sound = ["-i", audio, "-map", "1:a"] if audio else []
+        ffmpeg.run(["-i", picture, *sound, "-map", "0:v", "-c", "copy", "-movflags", "+faststart", path])
 
     renditions = [_describe(path, out, rung) for (rung, _, _), path in zip(sizes, outputs)]
     clips: list[str] = []
@@ -97,27 +102,28 @@ def _even(x: float) -> int:
 
 
 def _ladder_command(
-    source: Path, sizes: list[tuple[int, int, int]], outputs: list[Path],
-    args: argparse.Namespace, fps: float | None, has_audio: bool,
+    source: Path, sizes: list[tuple[int, int, int]], pictures: list[Path], audio: Path | None,
+    args: argparse.Namespace, fps: float | None,
 ) -> list[str | Path]:
+    """One decode, every rung's picture, and the audio encoded once (the rungs share it)."""
     fps_filter = f"fps={MAX_FPS}," if fps and fps > MAX_FPS else ""
     labels = [f"s{i}" for i in range(len(sizes))]
     graph = [f"[0:v:0]{fps_filter}split={len(sizes)}" + "".join(f"[{x}]" for x in labels)]
     graph += [f"[{x}]scale={w}:{h}:flags=bicubic,setsar=1[v{i}]"
               for i, (x, (_, w, h)) in enumerate(zip(labels, sizes))]
     cmd: list[str | Path] = ["-i", source, "-filter_complex", ";".join(graph)]
-    for i, ((rung, _, _), path) in enumerate(zip(sizes, outputs)):
+    for i, ((rung, _, _), path) in enumerate(zip(sizes, pictures)):
         maxrate = MAXRATE_KBPS.get(rung) or int(6000 * (rung / 1080) ** 2)
-        cmd += ["-map", f"[v{i}]"]
-        if has_audio:
-            cmd += ["-map", "0:a:0", "-c:a", "aac", "-b:a", args.audio_bitrate, "-ac", "2"]
         cmd += [
-            "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
+            "-map", f"[v{i}]", "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
             "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k",
             "-profile:v", "high", "-pix_fmt", "yuv420p",
             "-force_key_frames", f"expr:gte(t,n_forced*{args.keyframe_interval})",
-            "-map_metadata", "-1", "-movflags", "+faststart", path,
+            "-map_metadata", "-1", path,
         ]
+    if audio:
+        cmd += ["-map", "0:a:0", "-c:a", "aac", "-b:a", args.audio_bitrate, "-ac", "2",
+                "-map_metadata", "-1", audio]
     return cmd
 
 

@@ -1,0 +1,166 @@
+"""video_pipeline: one run turns one S3 video into a published page and a DynamoDB item."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import AssetAlias, Param, dag, task
+from operators.video_stage import video_stage
+from video_pipeline import tracking
+from video_pipeline.config import Settings
+
+SETTINGS = Settings.from_env()
+PUBLISHED = AssetAlias("video-pipeline-published")
+ANIMALS = "bird,cat,dog,horse,sheep,cow,elephant,bear,zebra,giraffe"
+
+
+def _register_value(key: str) -> str:
+    return "{{ ti.xcom_pull(task_ids='register', key='%s') }}" % key
+
+
+@dag(
+    dag_id="video_pipeline",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=8,
+    tags=["video", "media"],
+    doc_md=__doc__
+    + """
+
+Trigger with a video key (UI, `airflow dags trigger video_pipeline -c '{"video_key": "incoming/a.mp4"}'`
+or the REST API). The run registers the object (its id comes from bucket, key and ETag), probes
+it, then transcodes, transcribes, detects animals and makes previews in parallel, burns the
+subtitles in, and publishes the page. An object already published with the same ETag is a
+no-op unless `force`. Bad input fails at once, without retries: the item says why and the
+source is copied to the quarantine prefix.
+""",
+    default_args={
+        "owner": "video-pipeline",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": tracking.on_task_failure,
+    },
+    params={
+        "video_key": Param(type="string", minLength=1, description="S3 key of the video to process"),
+        "bucket": Param(SETTINGS.bucket, type="string", minLength=3, description="S3 bucket of the video"),
+        "force": Param(False, type="boolean", description="process again even if already published"),
+        "ladder": Param("1080,720,480,360", type="string", pattern=r"^\d+(,\d+)*$",
+                        description="rendition short sides in pixels, never above the source"),
+        "transcribe": Param(True, type="boolean", description="transcribe speech into subtitles"),
+        "whisper_model": Param("", type="string", description="Whisper model name or path; empty: worker default"),
+        "language": Param("", type="string", description="declared language code (e.g. en); empty: detect"),
+        "detect": Param(True, type="boolean", description="detect animals"),
+        "detect_classes": Param(ANIMALS, type="string", description="COCO class names to keep"),
+        "detect_fps": Param(1.0, type="number", exclusiveMinimum=0, maximum=30, description="frames sampled per second"),
+        "previews": Param(True, type="boolean", description="poster, GIFs, storyboard, labelling frames"),
+        "burn": Param(True, type="boolean", description="burn subtitles into the published video"),
+    },
+)
+def video_pipeline() -> None:
+    @task(multiple_outputs=True)
+    def register(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+        """Identify the object, decide whether there is work, and plan each stage's options."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from video_pipeline.identity import video_id
+
+        bucket, key = params["bucket"], params["video_key"]
+        head = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).head_object(key, bucket)
+        if head is None:
+            raise AirflowFailException(f"s3://{bucket}/{key} does not exist")
+        etag = head["ETag"].strip('"')
+        vid = video_id(bucket, key, etag)
+        catalog = tracking.catalog(SETTINGS)
+        item = catalog.get(vid)
+        done = bool(item and item.get("status") == "published" and not params["force"])
+        if not done:
+            catalog.set_status(vid, "queued", stage=None, source_bucket=bucket, source_key=key,
+                               source_etag=etag, dag_run_id=run_id)
+
+        def enabled(name: str, args: list[str]) -> list[str] | None:
+            return args if params[name] else None
+
+        return {
+            "video_id": vid,
+            "bucket": bucket,
+            "key": key,
+            "etag": etag,
+            "source": f"s3://{bucket}/{key}",
+            "work": f"s3://{SETTINGS.bucket}/{SETTINGS.work_prefix}{vid}",
+            "done": done,
+            "args_transcode": ["--ladder", params["ladder"]],
+            "args_transcribe": enabled("transcribe", [
+                *(["--model", params["whisper_model"]] if params["whisper_model"] else []),
+                *(["--language", params["language"]] if params["language"] else []),
+            ]),
+            "args_detect": enabled("detect", ["--classes", params["detect_classes"],
+                                              "--fps", str(params["detect_fps"])]),
+            "args_previews": enabled("previews", []),
+        }
+
+    @task.short_circuit
+    def needs_processing(done: bool) -> bool:
+        """Already published with this ETag: the run does nothing (unless force)."""
+        return not done
+
+    @task(multiple_outputs=True, trigger_rule="none_failed")
+    def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None) -> dict:
+        """Burn the top rendition with the transcript's subtitles; skip when there is nothing to burn."""
+        top = transcode["artifacts"][transcode["top"]]
+        if not params["burn"] or not transcribe or not transcribe.get("speech"):
+            return {"source": top, "args": None}
+        return {"source": top, "args": ["--subtitles", transcribe["artifacts"]["subtitles.vtt"],
+                                        "--language", transcribe.get("language") or ""]}
+
+    @task(trigger_rule="none_failed", outlets=[PUBLISHED])
+    def publish(
+        video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, detect: dict | None,
+        previews: dict | None, burn: dict | None, run_id: str, outlet_events: Any = None,
+    ) -> dict[str, Any]:
+        """Render and upload the page, upsert the item, refresh the index, record the assets."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk import Asset
+
+        from video_pipeline.publish import publish as publish_video
+
+        result = publish_video(
+            s3=S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
+            catalog=tracking.catalog(SETTINGS),
+            settings=SETTINGS,
+            video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
+            manifests={"probe": probe, "transcode": transcode, "transcribe": transcribe, "detect": detect,
+                       "previews": previews, "burn": burn},
+            run_id=run_id,
+        )
+        for key in (result["page_key"], f"{result['site_prefix']}video.mp4"):
+            outlet_events[PUBLISHED].add(Asset(f"s3://{SETTINGS.bucket}/{key}"))
+        return result
+
+    video = register()
+    gate = needs_processing(video["done"])
+    stage_defaults = {"on_execute_callback": tracking.on_stage_start}
+
+    def stage(name: str, **kwargs: Any):
+        return video_stage(stage=name, dest=_register_value("work") + f"/{name}/", **stage_defaults, **kwargs)
+
+    source = _register_value("source")
+    probe = stage("probe", source=source, stage_args=[])
+    transcode = stage("transcode", source=source, stage_args=video["args_transcode"])
+    transcribe = stage("transcribe", source=source, stage_args=video["args_transcribe"])
+    detect = stage("detect", source=source, stage_args=video["args_detect"])
+    previews = stage("previews", source=source, stage_args=video["args_previews"])
+    gate >> probe >> [transcode, transcribe, detect, previews]
+
+    inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output)
+    burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed")
+
+    publish(video=video, probe=probe.output, transcode=transcode.output, transcribe=transcribe.output,
+            detect=detect.output, previews=previews.output, burn=burn.output)
+
+
+video_pipeline()

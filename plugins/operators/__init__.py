@@ -1,0 +1,1 @@
+"""video-pipeline's Airflow operators."""

@@ -1,0 +1,146 @@
+"""One worker stage as an Airflow task, run locally or in the worker's Docker image.
+
+The runner is configuration (``VIDEO_PIPELINE_RUNNER``), not DAG code: the same
+DAG runs as subprocesses on a laptop and in containers on (GPU) Celery workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.standard.hooks.subprocess import SubprocessHook
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from video_pipeline.config import Settings
+from video_pipeline.stages import GPU_STAGES, stage_outcome, worker_args
+
+# What the worker needs from the orchestrator's environment: S3 endpoint and region, model settings.
+PASSED_ENV_PREFIXES = ("VIDEO_WORKER_", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION",
+                       "HF_HUB_OFFLINE", "YOLO_OFFLINE")
+AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def worker_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV_PREFIXES)}
+
+
+class VideoStageOperator(BaseOperator):
+    """Run ``video-worker STAGE`` as a local subprocess; its manifest becomes the XCom.
+
+    :param stage: the worker stage (probe, transcode, transcribe, detect, previews, burn)
+    :param source: input URI (templated)
+    :param dest: output prefix URI (templated)
+    :param stage_args: extra CLI options (templated); None skips the task (stage disabled)
+    :param worker_command: how to call the worker CLI
+    """
+
+    template_fields = ("source", "dest", "stage_args")
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        source: str,
+        dest: str,
+        stage_args: list[str] | None = None,
+        worker_command: str = "video-worker",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.source = source
+        self.dest = dest
+        self.stage_args = stage_args
+        self.worker_command = worker_command
+
+    @cached_property
+    def hook(self) -> SubprocessHook:
+        return SubprocessHook()
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if self.stage_args is None:
+            raise AirflowSkipException(f"{self.stage} is disabled for this run")
+        command = [*shlex.split(self.worker_command),
+                   *worker_args(self.stage, self.source, self.dest, self.stage_args)]
+        result = self.hook.run_command(command=command, env=dict(os.environ))
+        return stage_outcome(self.stage, result.exit_code, result.output)
+
+    def on_kill(self) -> None:
+        self.hook.send_sigterm()
+
+
+class VideoStageDockerOperator(DockerOperator):
+    """Run a worker stage in the worker image; GPU stages get the GPU queue and an NVIDIA device."""
+
+    template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args")
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        source: str,
+        dest: str,
+        stage_args: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if stage in GPU_STAGES:
+            from docker.types import DeviceRequest
+
+            kwargs.setdefault("queue", "gpu")
+            kwargs.setdefault("device_requests", [DeviceRequest(count=-1, capabilities=[["gpu"]])])
+        kwargs.setdefault("auto_remove", "success")
+        kwargs.setdefault("mount_tmp_dir", False)
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.source = source
+        self.dest = dest
+        self.stage_args = stage_args
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """The container's command is the worker CLI with the rendered source, dest and options."""
+        super().render_template_fields(context, jinja_env)
+        if self.stage_args is not None:
+            self.command = worker_args(self.stage, self.source, self.dest, self.stage_args)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if self.stage_args is None:
+            raise AirflowSkipException(f"{self.stage} is disabled for this run")
+        try:
+            last_line = super().execute(context)
+        except DockerContainerFailedException as exc:
+            # The exit code is only in the message; the worker's last line says what kind of failure it was.
+            lines = [_text(line) for line in exc.logs or [] if _text(line)]
+            return stage_outcome(self.stage, None, lines[-1] if lines else "")
+        return stage_outcome(self.stage, 0, _text(last_line))
+
+
+def _text(line: str | bytes | None) -> str:
+    return (line.decode("utf-8", "replace") if isinstance(line, bytes) else line or "").strip()
+
+
+def video_stage(
+    *, stage: str, source: Any, dest: Any, stage_args: Any = None,
+    settings: Settings | None = None, **kwargs: Any,
+) -> BaseOperator:
+    """The stage task for the configured runner (``local`` or ``docker``)."""
+    settings = settings or Settings.from_env()
+    common = {"task_id": stage, "stage": stage, "source": source, "dest": dest, "stage_args": stage_args, **kwargs}
+    if settings.runner == "local":
+        return VideoStageOperator(worker_command=settings.worker_command, **common)
+    if settings.runner == "docker":
+        return VideoStageDockerOperator(
+            image=settings.worker_image,
+            docker_url=settings.docker_url,
+            environment=worker_environment(),
+            private_environment={k: os.environ[k] for k in AWS_CREDENTIALS if k in os.environ},
+            retrieve_output=False,
+            **common,
+        )
+    raise ValueError(f"VIDEO_PIPELINE_RUNNER must be local or docker, not {settings.runner!r}")

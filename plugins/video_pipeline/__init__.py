@@ -1,0 +1,1 @@
+"""Helpers behind the video-pipeline DAGs and operators: config, identity, catalog, publishing."""

@@ -1,0 +1,63 @@
+"""Deployment settings, read from ``VIDEO_PIPELINE_*`` environment variables.
+
+Reading the environment is cheap, so DAG files may use these at parse time; the
+same names work for the embedded local stack and for a production cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_DEFAULTS = {
+    "BUCKET": "video-pipeline",
+    "TABLE": "videos",
+    "INCOMING_PREFIX": "incoming/",
+    "WORK_PREFIX": "work/",
+    "SITE_PREFIX": "site/",
+    "QUARANTINE_PREFIX": "quarantine/",
+    "PUBLIC_BASE_URL": "",
+    "AWS_CONN_ID": "aws_default",
+    "RUNNER": "local",
+    "WORKER_IMAGE": "video-pipeline/worker:latest",
+    "WORKER_COMMAND": "video-worker",
+    "DOCKER_URL": "unix://var/run/docker.sock",
+}
+
+
+def get(name: str) -> str:
+    """``$VIDEO_PIPELINE_<name>`` if set and non-empty, else the default."""
+    value = os.environ.get(f"VIDEO_PIPELINE_{name}", "")
+    return value if value != "" else _DEFAULTS[name]
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str
+    table: str
+    incoming_prefix: str
+    work_prefix: str
+    site_prefix: str
+    quarantine_prefix: str
+    public_base_url: str
+    aws_conn_id: str
+    runner: str
+    worker_image: str
+    worker_command: str
+    docker_url: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(**{field.lower(): get(field) for field in _DEFAULTS})
+
+    def site_url(self, key: str) -> str:
+        """Public URL of an object under the site prefix.
+
+        Default: path-style on ``AWS_ENDPOINT_URL`` (the local endpoint), else the
+        bucket's virtual-hosted AWS address; set PUBLIC_BASE_URL for a CDN.
+        """
+        base = self.public_base_url.rstrip("/")
+        if not base:
+            endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+            base = f"{endpoint}/{self.bucket}" if endpoint else f"https://{self.bucket}.s3.amazonaws.com"
+        return f"{base}/{key}"

@@ -1,0 +1,74 @@
+"""Task callbacks that keep each video's DynamoDB item saying where the video is.
+
+Stage tasks report ``processing`` with their stage when they start. A final
+failure marks the item ``failed`` with the stage and reason; a permanent input
+error also copies the source to the quarantine prefix, so nothing is lost and
+the incoming prefix can be cleaned without losing the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from video_pipeline.catalog import VideoCatalog
+from video_pipeline.config import Settings
+from video_pipeline.stages import PermanentInputError
+
+log = logging.getLogger(__name__)
+
+
+def catalog(settings: Settings) -> VideoCatalog:
+    from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+
+    hook = DynamoDBHook(aws_conn_id=settings.aws_conn_id, table_name=settings.table)
+    return VideoCatalog(hook.conn.Table(settings.table))
+
+
+def _video(context: Any) -> dict[str, Any] | None:
+    ti = context["ti"]
+    video_id = ti.xcom_pull(task_ids="register", key="video_id")
+    if not video_id:
+        return None
+    return {k: ti.xcom_pull(task_ids="register", key=k) for k in ("video_id", "bucket", "key")}
+
+
+def on_stage_start(context: Any) -> None:
+    video = _video(context)
+    if video:
+        catalog(Settings.from_env()).set_status(video["video_id"], "processing", stage=context["ti"].task_id)
+
+
+def on_task_failure(context: Any) -> None:
+    """Called once a task has failed for good (after its retries, or at once when permanent)."""
+    video = _video(context)
+    if not video:
+        return
+    settings = Settings.from_env()
+    error = context.get("exception")
+    stage = context["ti"].task_id
+    fields: dict[str, Any] = {}
+    if isinstance(error, PermanentInputError):
+        fields["quarantine_key"] = quarantine(settings, video, stage, error.reason)
+        stage, reason = error.stage, error.reason
+    else:
+        reason = str(error) if error else "the task failed"
+    log.error("video %s failed in %s: %s", video["video_id"], stage, reason)
+    catalog(settings).set_status(video["video_id"], "failed", stage=stage, reason=reason, **fields)
+
+
+def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: str) -> str:
+    """Copy the source under the quarantine prefix with the reason beside it; return the copy's key."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+    prefix = f"{settings.quarantine_prefix}{video['video_id']}/"
+    target = prefix + video["key"].rsplit("/", 1)[-1]
+    hook.copy_object(source_bucket_key=video["key"], dest_bucket_key=target,
+                     source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket)
+    hook.load_string(
+        json.dumps({"source": f"s3://{video['bucket']}/{video['key']}", "stage": stage, "reason": reason}),
+        key=prefix + "reason.json", bucket_name=settings.bucket, replace=True,
+    )
+    return target

@@ -1,0 +1,114 @@
+"""The video_pipeline DAG as Airflow parses it: integrity, shape, and the Docker runner's tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import ROOT  # noqa: F401  (tests/dags/conftest.py sets AIRFLOW_HOME first)
+
+
+def _dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture
+def dag(monkeypatch):
+    monkeypatch.setenv("VIDEO_PIPELINE_RUNNER", "local")
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    return bag.dags["video_pipeline"]
+
+
+def test_dags_import_without_errors_and_follow_conventions():
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    assert "video_pipeline" in bag.dags
+    for dag in bag.dags.values():
+        assert dag.tags, f"{dag.dag_id} has no tags"
+        assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+        assert dag.catchup is False
+        for task in dag.tasks:
+            assert task.owner == "video-pipeline", task.task_id
+            assert task.retries >= 1, task.task_id
+
+
+def test_task_graph(dag):
+    downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
+    assert downstream["needs_processing"] == {"probe"}
+    assert {"transcode", "transcribe", "detect", "previews"} <= downstream["probe"]
+    assert downstream["transcode"] == downstream["transcribe"] == {"burn_inputs", "publish"}
+    assert downstream["detect"] == downstream["previews"] == {"publish"}
+    assert downstream["burn_inputs"] == {"burn"}
+    assert downstream["burn"] == {"publish"}
+    assert downstream["publish"] == set()
+    assert {t.task_type for t in dag.tasks if t.task_id in {"probe", "transcode", "burn"}} == {"VideoStageOperator"}
+    assert dag.params.get_param("video_key").schema["type"] == "string"
+    assert dag.schedule is None
+
+
+def test_parsing_imports_no_media_or_ml_library():
+    """The scheduler parses DAG files constantly: they must stay light."""
+    code = (
+        "import sys; sys.path.insert(0, 'plugins');"
+        "from airflow.dag_processing.dagbag import DagBag;"
+        "bag = DagBag(dag_folder='dags'); assert not bag.import_errors, bag.import_errors;"
+        "heavy = {'torch', 'ultralytics', 'faster_whisper', 'ctranslate2', 'cv2', 'whisper', 'video_worker'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=os.environ, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def _render(task, xcoms: dict) -> None:
+    """Render a task's templates with a stand-in for the task instance's XCom reads."""
+    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: xcoms[(task_ids, key)])
+    task.render_template_fields({"ti": ti, "params": {}, "task": task})
+
+
+def test_docker_runner_renders_worker_containers(monkeypatch):
+    from docker.types import DeviceRequest
+
+    monkeypatch.setenv("VIDEO_PIPELINE_RUNNER", "docker")
+    monkeypatch.setenv("VIDEO_PIPELINE_WORKER_IMAGE", "registry.example/video-worker:1.2.3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv("VIDEO_WORKER_WHISPER_MODEL", "small")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    dag = bag.dags["video_pipeline"]
+    xcoms = {
+        ("register", "source"): "s3://media/incoming/a b.mp4",
+        ("register", "work"): "s3://media/work/0123456789abcdef",
+        ("register", "args_transcribe"): ["--language", "fr"],
+        ("register", "args_transcode"): ["--ladder", "720,360"],
+    }
+
+    transcribe = dag.get_task("transcribe")
+    assert transcribe.task_type == "VideoStageDockerOperator"
+    _render(transcribe, xcoms)
+    assert transcribe.image == "registry.example/video-worker:1.2.3"
+    assert transcribe.command == ["transcribe", "--source", "s3://media/incoming/a b.mp4",
+                                  "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr"]
+    assert transcribe.queue == "gpu"
+    (request,) = transcribe.device_requests
+    assert isinstance(request, DeviceRequest) and request.count == -1 and request.capabilities == [["gpu"]]
+    assert transcribe.environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert transcribe.environment["VIDEO_WORKER_WHISPER_MODEL"] == "small"
+    assert "AWS_SECRET_ACCESS_KEY" not in transcribe.environment
+    assert transcribe._private_environment["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"  # kept out of rendered fields
+    assert dag.get_task("detect").queue == "gpu"
+
+    transcode = dag.get_task("transcode")
+    _render(transcode, xcoms)
+    assert transcode.command[:2] == ["transcode", "--source"] and transcode.command[-2:] == ["--ladder", "720,360"]
+    assert transcode.queue != "gpu" and not transcode.device_requests
+    json.dumps(transcode.environment)  # plain strings only: it goes to the Docker API as is
