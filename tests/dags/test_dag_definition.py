@@ -112,3 +112,19 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
     assert transcode.command[:2] == ["transcode", "--source"] and transcode.command[-2:] == ["--ladder", "720,360"]
     assert transcode.queue != "gpu" and not transcode.device_requests
     json.dumps(transcode.environment)  # plain strings only: it goes to the Docker API as is
+
+
+def test_production_compose_runs_stages_in_the_worker_image_with_a_gpu_queue():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "airflow-scheduler", "airflow-api-server", "airflow-dag-processor",
+            "airflow-worker-cpu", "airflow-worker-gpu"} <= set(services)
+    env = services["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["VIDEO_PIPELINE_RUNNER"] == "docker"
+    assert "--queues gpu" in services["airflow-worker-gpu"]["command"]
+    (device,) = services["airflow-worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
+    assert "/var/run/docker.sock:/var/run/docker.sock" in services["airflow-worker-cpu"]["volumes"]
