@@ -117,7 +117,7 @@ def video_pipeline() -> None:
         return {"source": top, "args": ["--subtitles", transcribe["artifacts"]["subtitles.vtt"],
                                         "--language", transcribe.get("language") or ""]}
 
-    @task(trigger_rule="none_failed", outlets=[PUBLISHED])
+    @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
         video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, detect: dict | None,
         previews: dict | None, burn: dict | None, run_id: str, outlet_events: Any = None,

@@ -1,0 +1,186 @@
+"""Create the bucket, the videos table and the site's public read, the same way on AWS and on moto.
+
+Every step reads the current state first and writes only what differs, so
+running it again (every ``make up``, or against a production account that
+already has it all) changes nothing. Bucket policy statements and CORS rules
+that others added are kept; only the ones with our id are replaced.
+
+    PYTHONPATH=plugins python -m video_pipeline.bootstrap
+
+uses boto3's default credentials and ``AWS_ENDPOINT_URL`` when it is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from video_pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+POLICY_SID = "VideoPipelinePublicSite"
+CORS_ID = "video-pipeline-site"
+# Public ACLs stay blocked (the site is public through the policy alone, which
+# names the prefix); public policies must be allowed or AWS rejects ours.
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": False,
+    "RestrictPublicBuckets": False,
+}
+
+
+def _error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def ensure_bucket(s3: Any, bucket: str) -> str:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return f"bucket {bucket}: exists"
+    except ClientError as exc:
+        if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise RuntimeError(f"bucket {bucket} exists but is not readable with these credentials: {exc}") from exc
+    region = s3.meta.region_name or "us-east-1"
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":  # us-east-1 rejects its own name as a LocationConstraint
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as exc:
+        if _error_code(exc) != "BucketAlreadyOwnedByYou":  # created meanwhile by a concurrent run
+            raise
+    s3.get_waiter("bucket_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    return f"bucket {bucket}: created in {region}"
+
+
+def ensure_table(dynamodb: Any, table: str) -> str:
+    """The videos table: one item per video, keyed by ``video_id`` (see catalog.py)."""
+    try:
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        created = False
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceNotFoundException":
+            raise
+        description = dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )["TableDescription"]
+        created = True
+    key_schema = [(k["AttributeName"], k["KeyType"]) for k in description["KeySchema"]]
+    if key_schema != [("video_id", "HASH")]:
+        raise RuntimeError(f"table {table} exists with key {key_schema}; the pipeline needs hash key video_id only")
+    if description["TableStatus"] != "ACTIVE":
+        dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 90})
+    return f"table {table}: created (hash key video_id, on demand)" if created else f"table {table}: exists"
+
+
+def ensure_public_access_block(s3: Any, bucket: str) -> str:
+    try:
+        current = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        current = None
+    if current == PUBLIC_ACCESS_BLOCK:
+        return f"bucket {bucket}: public access block unchanged"
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
+    return f"bucket {bucket}: public access block set (public ACLs blocked, public policy allowed)"
+
+
+def site_statement(s3: Any, settings: Settings) -> dict[str, Any]:
+    """Anonymous read of the site prefix and nothing else: incoming and work stay private."""
+    return {
+        "Sid": POLICY_SID,
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:{s3.meta.partition}:s3:::{settings.bucket}/{settings.site_prefix}*",
+    }
+
+
+def ensure_policy(s3: Any, settings: Settings) -> str:
+    bucket = settings.bucket
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchBucketPolicy":
+            raise
+        policy = {"Version": "2012-10-17", "Statement": []}
+    statement = site_statement(s3, settings)
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):  # a policy may hold one statement unwrapped
+        statements = [statements]
+    if [s for s in statements if s.get("Sid") == POLICY_SID] == [statement]:
+        return f"bucket {bucket}: policy unchanged"
+    policy["Statement"] = [*(s for s in statements if s.get("Sid") != POLICY_SID), statement]
+    try:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    except ClientError as exc:
+        if _error_code(exc) == "AccessDenied":
+            raise RuntimeError(
+                f"AWS refused the public policy on {bucket}: the account's S3 Block Public Access "
+                "probably blocks public policies (aws s3control put-public-access-block)"
+            ) from exc
+        raise
+    return f"bucket {bucket}: policy set (public read of {statement['Resource']})"
+
+
+def ensure_cors(s3: Any, bucket: str) -> str:
+    """Players fetch subtitles and storyboards cross-origin (``<track>`` with ``crossorigin``, hls.js)."""
+    rule = {
+        "ID": CORS_ID,
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedOrigins": ["*"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+    try:
+        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchCORSConfiguration":
+            raise
+        rules = []
+    if [r for r in rules if r.get("ID") == CORS_ID] == [rule]:
+        return f"bucket {bucket}: CORS unchanged"
+    others = [r for r in rules if r.get("ID") != CORS_ID]
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [*others, rule]})
+    return f"bucket {bucket}: CORS set (GET, HEAD from any origin)"
+
+
+def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings) -> list[str]:
+    """Make the bucket and table ready for the DAG; returns one line per step, saying what it did."""
+    done = [
+        ensure_bucket(s3, settings.bucket),
+        ensure_table(dynamodb, settings.table),
+        ensure_public_access_block(s3, settings.bucket),
+        ensure_policy(s3, settings),
+        ensure_cors(s3, settings.bucket),
+    ]
+    for line in done:
+        log.info("%s", line)
+    return done
+
+
+def main() -> None:
+    import boto3
+
+    session = boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    lines = bootstrap(
+        s3=session.client("s3", region_name=region),
+        dynamodb=session.client("dynamodb", region_name=region),
+        settings=Settings.from_env(),
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

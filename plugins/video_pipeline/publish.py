@@ -1,0 +1,307 @@
+"""The last task of a DAG run: put a video's page and files on the site, then list it.
+
+Everything the page links to is copied server-side from the work prefix into
+``{site_prefix}videos/{video_id}/`` under fixed names, so a rerun overwrites the
+same keys. The catalog item turns ``published`` only once every object is in
+place, and the site index is rendered from the catalog after that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import posixpath
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from babel import Locale, UnknownLocaleError
+from boto3.s3.transfer import TransferConfig
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from video_worker.storage import Location, content_type
+
+from video_pipeline.catalog import VideoCatalog
+from video_pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "include" / "templates"
+PAGE = "index.html"
+VIDEO = "video.mp4"
+SOFT = "soft.mp4"
+
+# Asset names change with the video id (a new upload is a new id) or carry ?v=<hash>,
+# so they can be cached for a year; pages change with every publish.
+ASSET_CACHE = "public, max-age=31536000"
+PAGE_CACHE = "public, max-age=60"
+# One CopyObject per file up to its 5 GiB limit; bigger files (a long 1080p rendition) go in parts.
+COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
+COPY_THREADS = 8
+
+
+def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[str, Any],
+            manifests: dict[str, dict[str, Any] | None], run_id: str) -> dict[str, Any]:
+    """Copy the files, render the page, mark the video published, regenerate the site index."""
+    video_id = video["video_id"]
+    folder = f"{settings.site_prefix}videos/{video_id}/"
+    title = _title(video["key"], settings.incoming_prefix)
+    env = _environment()
+    files = _files(manifests)
+
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        list(pool.map(lambda item: _copy(s3, item[1], settings.bucket, folder + item[0]), files.items()))
+    context = _page_context(s3, title, manifests, files)
+    uploaded = [folder + name for name in files]
+    uploaded += _render(s3, env, "video.html.j2", context, settings.bucket, folder + PAGE,
+                        statics=("style.css", "player.js"))
+    _remove_stale(s3, settings.bucket, folder, set(uploaded))
+
+    item = _item(settings, video, title, manifests, folder, run_id)
+    catalog.set_status(video_id, "published", **item)
+    uploaded += _put_index(s3, env, catalog, settings, video_id)
+    log.info("published %s (%s): %d objects, page %s", video_id, title, len(uploaded), item["page_key"])
+    return {
+        "page_url": item["page_url"],
+        "page_key": item["page_key"],
+        "video_url": item["video_url"],
+        "site_prefix": folder,
+        "uploaded": uploaded,
+    }
+
+
+def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
+    """Name in the video's folder -> work URI of every file the page links to.
+
+    Names are the worker's own, except that the video played on the page is
+    ``video.mp4``: burned subtitles when burn ran, else the top rendition.
+    """
+    transcode, burn = manifests["transcode"], manifests.get("burn")
+    picks = [(burn, burn["burned"], VIDEO) if burn else (transcode, transcode["top"], VIDEO)]
+    if burn and burn["subtitles_burned"]:
+        picks.append((burn, burn["soft"], SOFT))
+    picks += [(transcode, r["file"], r["file"]) for r in transcode["renditions"]]
+    if transcribe := manifests.get("transcribe"):
+        subtitles = transcribe["subtitles"].values() if transcribe["speech"] else ()
+        picks += [(transcribe, name, name) for name in (transcribe["transcript"], *subtitles)]
+    if detect := manifests.get("detect"):
+        names = ["detections.json", *(a["thumbnail"] for a in detect["animals"])]
+        picks += [(detect, name, name) for name in names]
+    if previews := manifests.get("previews"):
+        board = previews["storyboard"]
+        names = [previews["poster"]["file"], *(gif["file"] for gif in previews["gifs"]), *board["sprites"],
+                 board["vtt"]]
+        picks += [(previews, name, name) for name in names]
+    return {dest: manifest["artifacts"][name] for manifest, name, dest in picks}
+
+
+def _headers(name: str) -> dict[str, str]:
+    kind = content_type(name)
+    if kind.startswith("text/") and "charset" not in kind:
+        kind += "; charset=utf-8"
+    return {"ContentType": kind, "CacheControl": PAGE_CACHE if name.endswith(".html") else ASSET_CACHE}
+
+
+def _copy(s3: Any, uri: str, bucket: str, key: str) -> None:
+    """Server-side copy with the site's headers, whatever the worker stored."""
+    source = Location(uri)
+    log.info("copying %s to s3://%s/%s", uri, bucket, key)
+    s3.copy({"Bucket": source.bucket, "Key": source.key}, bucket, key,
+            ExtraArgs={"MetadataDirective": "REPLACE", **_headers(key)}, Config=COPY_CONFIG)
+
+
+def _put(s3: Any, bucket: str, key: str, body: bytes) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=body, **_headers(key))
+    return key
+
+
+def _read(s3: Any, uri: str) -> str:
+    location = Location(uri)
+    return s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read().decode("utf-8")
+
+
+def _remove_stale(s3: Any, bucket: str, folder: str, keep: set[str]) -> None:
+    """Drop what an earlier publish of this video left that this one no longer links to."""
+    stale = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+             for obj in page.get("Contents", []) if obj["Key"] not in keep]
+    for start in range(0, len(stale), 1000):  # DeleteObjects takes at most 1000 keys
+        batch = stale[start:start + 1000]
+        log.info("removing %d stale objects under %s", len(batch), folder)
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch]})
+
+
+def _environment() -> Environment:
+    """Autoescaping: titles, transcripts and labels are untrusted text."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(clock=clock, seek=seek, language=language_name)
+    return env
+
+
+def _render(s3: Any, env: Environment, template: str, context: dict[str, Any],
+            bucket: str, page_key: str, *, statics: tuple[str, ...]) -> list[str]:
+    """Upload the page and the static files it uses, next to it; their URLs change with their content."""
+    folder = posixpath.dirname(page_key)
+    files = {name: (TEMPLATES / name).read_bytes() for name in statics}
+    assets = {name: f"{name}?v={hashlib.sha256(body).hexdigest()[:12]}" for name, body in files.items()}
+    html = env.get_template(template).render(**context, assets=assets)
+    keys = [_put(s3, bucket, posixpath.join(folder, name), body) for name, body in files.items()]
+    return [*keys, _put(s3, bucket, page_key, html.encode("utf-8"))]
+
+
+def _put_index(s3: Any, env: Environment, catalog: VideoCatalog, settings: Settings, video_id: str) -> list[str]:
+    """The site index from the catalog, with this video's item read back consistently.
+
+    A DynamoDB scan may not see a write made a moment ago, so the fresh item replaces its scanned
+    copy; it goes first so that it also wins a tie on the second it was published.
+    """
+    others = [item for item in catalog.published() if item["video_id"] != video_id and item.get("page_key")]
+    items = sorted([catalog.get(video_id), *others], key=lambda i: i.get("published_at", ""), reverse=True)
+    root = settings.site_prefix.rstrip("/") or "."
+    videos = [{
+        "title": item.get("title") or item["video_id"],
+        "href": _href(item["page_key"], root),
+        "poster": _href(item["poster_key"], root) if item.get("poster_key") else None,
+        "duration_s": item.get("duration_s"),
+        "language": item.get("language"),
+        "animals": sorted({a["label"] for a in item.get("animals") or []}),
+    } for item in items]
+    return _render(s3, env, "index.html.j2", {"videos": videos}, settings.bucket,
+                   settings.site_prefix + PAGE, statics=("style.css",))
+
+
+def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | None],
+                  files: dict[str, str]) -> dict[str, Any]:
+    """What video.html.j2 shows. The page sits next to its files, so names are its relative URLs."""
+    probe, transcode, burn = manifests["probe"], manifests["transcode"], manifests.get("burn")
+    transcribe, detect, previews = (manifests.get(stage) for stage in ("transcribe", "detect", "previews"))
+    burned = bool(burn and burn["subtitles_burned"])
+    speech = bool(transcribe and transcribe["speech"])
+    top = transcode["renditions"][0]
+    size = f"{top['width']}×{top['height']}"
+    downloads = [_download(VIDEO, "Video, subtitles burned in" if burned else "Video", size)]
+    if SOFT in files:
+        downloads.append(_download(SOFT, "Video, subtitles selectable in the player", size))
+    downloads += [_download(r["file"], f"{r['name']} rendition", f"{r['width']}×{r['height']}", r["size_bytes"])
+                  for r in transcode["renditions"]]
+    if speech:
+        downloads += [_download(transcribe["subtitles"]["vtt"], "Subtitles (WebVTT)"),
+                      _download(transcribe["subtitles"]["srt"], "Subtitles (SubRip)")]
+    if transcribe:
+        downloads.append(_download(transcribe["transcript"], "Transcript with word timings (JSON)"))
+    if detect:
+        downloads.append(_download("detections.json", "Animal detections (JSON)"))
+    return {
+        "title": title,
+        "home": f"../../{PAGE}",
+        "video": {"src": VIDEO, "width": top["width"], "height": top["height"], "burned": burned,
+                  "poster": previews["poster"]["file"] if previews else None},
+        "probe": probe,
+        "language": ({"code": transcribe["language"], "probability": transcribe["language_probability"]}
+                     if speech else None),
+        "subtitles": transcribe["subtitles"] if speech else None,
+        "transcript": (json.loads(_read(s3, files[transcribe["transcript"]]))["segments"]
+                       if transcribe else None),
+        "no_speech_reason": transcribe["no_speech_reason"] if transcribe else None,
+        "animals": detect["animals"] if detect else None,
+        "gifs": previews["gifs"] if previews else [],
+        "storyboard": (_storyboard_tiles(_read(s3, files[previews["storyboard"]["vtt"]]))
+                       if previews else []),
+        "downloads": downloads,
+    }
+
+
+def _item(settings: Settings, video: dict[str, Any], title: str,
+          manifests: dict[str, dict[str, Any] | None], folder: str, run_id: str) -> dict[str, Any]:
+    """The catalog fields of a published video; None removes a field an earlier publish set.
+
+    The language only comes with speech: Whisper names one even for music or silence.
+    """
+    probe, transcode = manifests["probe"], manifests["transcode"]
+    transcribe, detect, previews = (manifests.get(stage) for stage in ("transcribe", "detect", "previews"))
+    speech = bool(transcribe and transcribe["speech"])
+    page_key, video_key = folder + PAGE, folder + VIDEO
+    return {
+        "source_bucket": video["bucket"],
+        "source_key": video["key"],
+        "source_etag": video["etag"],
+        "title": title,
+        "duration_s": probe["duration_s"],
+        "width": probe["width"],
+        "height": probe["height"],
+        "language": transcribe["language"] if speech else None,
+        "language_probability": transcribe["language_probability"] if speech else None,
+        "renditions": [{"name": r["name"], "key": folder + r["file"], "width": r["width"],
+                        "height": r["height"]} for r in transcode["renditions"]],
+        "subtitles": ({fmt: folder + name for fmt, name in transcribe["subtitles"].items()}
+                      if speech else None),
+        "animals": [{"label": a["label"], "first_s": a["first_s"], "last_s": a["last_s"],
+                     "peak_confidence": a["peak_confidence"], "thumbnail_key": folder + a["thumbnail"]}
+                    for a in detect["animals"]] if detect else None,
+        "poster_key": folder + previews["poster"]["file"] if previews else None,
+        "page_key": page_key,
+        "page_url": settings.site_url(page_key),
+        "video_key": video_key,
+        "video_url": settings.site_url(video_key),
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dag_run_id": run_id,
+    }
+
+
+def _download(href: str, label: str, detail: str = "", size_bytes: int | None = None) -> dict[str, Any]:
+    return {"href": href, "label": label, "detail": detail, "size_bytes": size_bytes}
+
+
+def _title(key: str, incoming_prefix: str) -> str:
+    """The name the file was uploaded with: the key below the incoming prefix, else its last part.
+
+    Not only the last part under the prefix: a name may hold a slash (``a </b> c.mp4``).
+    """
+    if incoming_prefix and key.startswith(incoming_prefix) and key != incoming_prefix:
+        return key[len(incoming_prefix):]
+    return PurePosixPath(key).name or key
+
+
+def _href(key: str, start: str) -> str:
+    return quote(posixpath.relpath(key, start))
+
+
+def _storyboard_tiles(vtt: str) -> list[dict[str, Any]]:
+    """The cues of a WebVTT thumbnails track: start second, sprite sheet and the tile's x,y,w,h."""
+    tiles = []
+    for block in vtt.replace("\r\n", "\n").split("\n\n"):
+        lines = block.strip().splitlines()
+        if len(lines) >= 2 and "-->" in lines[0] and "#xywh=" in lines[1]:
+            sprite, xywh = lines[1].split("#xywh=", 1)
+            tiles.append({"start": _vtt_seconds(lines[0].split("-->")[0]), "sprite": sprite, "xywh": xywh})
+    return tiles
+
+
+def _vtt_seconds(stamp: str) -> float:
+    """``01:02:03.500`` or ``02:03.500`` in seconds."""
+    seconds = 0.0
+    for part in stamp.strip().split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def clock(seconds: float) -> str:
+    """Seconds as players show them: ``0:07``, ``12:03``, ``1:02:03``."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def seek(seconds: float) -> str:
+    """A ``data-seek`` value: millisecond precision, no trailing zeros (``12.5``)."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def language_name(code: str) -> str:
+    """``en`` -> ``English``; a code Babel does not know stays as it is."""
+    try:
+        return Locale.parse(code).get_display_name("en") or code
+    except (UnknownLocaleError, ValueError):
+        return code

@@ -1,0 +1,373 @@
+"""publish: real worker outputs on moto S3 become a page, its files, a catalog item and the site index."""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import cv2
+import pytest
+from skimage import data
+from video_pipeline.catalog import VideoCatalog
+from video_pipeline.config import Settings
+from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, clock, publish, seek
+
+BUCKET = "publish-site"
+TABLE = "videos"
+VIDEO_ID = "0123456789abcdef"
+# The uploaded name is untrusted text that ends up in the page, the title and the index.
+KEY = "incoming/Chelsea <img src=x onerror=alert(1)> & friends.mp4"
+TITLE = KEY.removeprefix("incoming/")
+SPEECH = "Hello there. A black cat sits under a green tree."
+EVIL = "<script>alert(1)</script>"
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Node | str] = field(default_factory=list)
+
+    def iter(self, tag: str | None = None):
+        if tag in (None, self.tag):
+            yield self
+        for child in self.children:
+            if isinstance(child, Node):
+                yield from child.iter(tag)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+
+class TreeBuilder(HTMLParser):
+    """A strict tree: every non-void element must be closed in order, or parsing fails."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+        self.doctype = ""
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert tag not in VOID, f"</{tag}> closes a void element"
+        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
+        self.stack.pop()
+
+    def handle_data(self, text: str) -> None:
+        self.stack[-1].children.append(text)
+
+
+def parse(html: str) -> Node:
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.doctype.lower() == "doctype html"
+    assert [n.tag for n in builder.stack] == ["#document"], "unclosed elements"
+    return builder.root
+
+
+def body(s3, key: str) -> bytes:
+    return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def check_safe(page: Node) -> None:
+    """No inline script, no event handler attribute: the page works under script-src 'self'."""
+    scripts = list(page.iter("script"))
+    assert [s.attrs.get("src", "").split("?")[0] for s in scripts] == ["player.js"]
+    assert all("defer" in s.attrs and not s.text().strip() for s in scripts)
+    assert not [(n.tag, a) for n in page.iter() for a in n.attrs if a.startswith("on")]
+    assert not list(page.iter("style")) and not [n for n in page.iter() if "style" in n.attrs]
+    viewport = [m for m in page.iter("meta") if m.attrs.get("name") == "viewport"]
+    assert viewport and "width=device-width" in viewport[0].attrs["content"]
+
+
+@pytest.fixture(scope="module")
+def site(s3, moto_endpoint) -> tuple[Settings, VideoCatalog]:
+    s3.create_bucket(Bucket=BUCKET)
+    dynamodb = boto3.resource("dynamodb", endpoint_url=moto_endpoint)
+    try:
+        table = dynamodb.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+        )
+    except dynamodb.meta.client.exceptions.ResourceInUseException:  # another test module made it
+        table = dynamodb.Table(TABLE)
+    settings = replace(Settings.from_env(), bucket=BUCKET, table=TABLE, site_prefix="site/",
+                       incoming_prefix="incoming/", public_base_url="")
+    return settings, VideoCatalog(table)
+
+
+@pytest.fixture(scope="module")
+def cat_clip(make_media, speak, media_dir) -> Path:
+    """4 s, 320x240 at 15 fps: scikit-image's cat, with English speech."""
+    photo = media_dir / "chelsea.png"
+    if not photo.exists():
+        cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    speech = speak("publish-speech.wav", SPEECH, "en-us", 150)
+    return make_media(
+        "publish-cat.mp4", "-loop", "1", "-framerate", "15", "-i", photo, "-i", speech,
+        "-vf", "scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:(ow-iw)/2:(oh-ih)/2,"
+               "setsar=1,format=yuv420p",
+        "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+    )
+
+
+@pytest.fixture(scope="module")
+def source(site, s3, cat_clip) -> dict:
+    s3.upload_file(str(cat_clip), BUCKET, KEY)
+    etag = s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"')
+    return {"video_id": VIDEO_ID, "bucket": BUCKET, "key": KEY, "etag": etag, "source": f"s3://{BUCKET}/{KEY}"}
+
+
+@pytest.fixture(scope="module")
+def manifests(run_worker, source) -> dict:
+    """Every stage run by the real worker, as the DAG runs them, into the work prefix."""
+    work = f"s3://{BUCKET}/work/{VIDEO_ID}"
+
+    def stage(name: str, src: str, *args: str) -> dict:
+        result = run_worker(name, "--source", src, "--dest", f"{work}/{name}/", *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.manifest
+
+    out = {name: stage(name, source["source"], *args) for name, args in [
+        ("probe", ()), ("transcode", ("--ladder", "240,160")), ("transcribe", ()), ("detect", ()), ("previews", ()),
+    ]}
+    transcode, transcribe = out["transcode"], out["transcribe"]
+    assert transcribe["speech"] and [a["label"] for a in out["detect"]["animals"]] == ["cat"]
+    out["burn"] = stage("burn", transcode["artifacts"][transcode["top"]],
+                        "--subtitles", transcribe["artifacts"]["subtitles.vtt"], "--language", "en")
+    return out
+
+
+@pytest.fixture(scope="module")
+def published(s3, site, source, manifests) -> dict:
+    settings, catalog = site
+    return publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
+                   run_id="manual__first")
+
+
+@pytest.fixture(scope="module")
+def page(s3, published) -> Node:
+    return parse(body(s3, published["page_key"]).decode("utf-8"))
+
+
+def test_result_names_the_page_and_the_video(published, moto_endpoint):
+    folder = f"site/videos/{VIDEO_ID}/"
+    assert published["site_prefix"] == folder
+    assert published["page_key"] == folder + "index.html"
+    assert published["page_url"] == f"{moto_endpoint}/{BUCKET}/{folder}index.html"
+    assert published["video_url"] == f"{moto_endpoint}/{BUCKET}/{folder}video.mp4"
+    assert "site/index.html" in published["uploaded"]
+
+
+def test_files_are_copied_with_content_type_and_caching(s3, published, manifests):
+    folder = published["site_prefix"]
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
+    names = {
+        "index.html", "player.js", "style.css", "video.mp4", "soft.mp4", "renditions/240p.mp4",
+        "renditions/160p.mp4", "subtitles.vtt", "subtitles.srt", "transcript.json", "poster.jpg", "preview.gif",
+        "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
+    }
+    assert listed == {folder + n for n in names}
+    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css"}
+
+    expected = {
+        "index.html": ("text/html; charset=utf-8", PAGE_CACHE),
+        "video.mp4": ("video/mp4", ASSET_CACHE),
+        "subtitles.vtt": ("text/vtt; charset=utf-8", ASSET_CACHE),
+        "subtitles.srt": ("application/x-subrip; charset=utf-8", ASSET_CACHE),
+        "transcript.json": ("application/json", ASSET_CACHE),
+        "poster.jpg": ("image/jpeg", ASSET_CACHE),
+        "preview.gif": ("image/gif", ASSET_CACHE),
+        "player.js": ("text/javascript; charset=utf-8", ASSET_CACHE),
+        "style.css": ("text/css; charset=utf-8", ASSET_CACHE),
+    }
+    for name, (content_type, cache) in expected.items():
+        head = s3.head_object(Bucket=BUCKET, Key=folder + name)
+        assert (head["ContentType"], head.get("CacheControl")) == (content_type, cache), name
+    head = s3.head_object(Bucket=BUCKET, Key="site/index.html")
+    assert (head["ContentType"], head["CacheControl"]) == ("text/html; charset=utf-8", PAGE_CACHE)
+
+    burned = manifests["burn"]["artifacts"]["burned.mp4"].removeprefix(f"s3://{BUCKET}/")
+    assert body(s3, folder + "video.mp4") == body(s3, burned), "the page plays the burned video"
+
+
+def test_page_has_player_with_subtitle_track(page):
+    check_safe(page)
+    assert [t.text() for t in page.iter("title")] == [TITLE]
+    assert [h.text() for h in page.iter("h1")] == [TITLE]
+    [video] = page.iter("video")
+    assert "controls" in video.attrs and video.attrs["preload"] == "metadata"
+    assert video.attrs["poster"] == "poster.jpg"
+    assert [s.attrs["src"] for s in video.iter("source")] == ["video.mp4"]
+    [track] = video.iter("track")
+    # Not "default": the subtitles are burned in, and showing the track too would double them.
+    assert track.attrs == {"kind": "subtitles", "src": "subtitles.vtt", "srclang": "en", "label": "English"}
+
+
+def test_transcript_lines_seek_the_player(page, s3, manifests):
+    [transcript] = page.iter("ol")
+    lines = list(transcript.iter("button"))
+    transcript_json = json.loads(body(s3, manifests["transcribe"]["artifacts"]["transcript.json"]
+                                      .removeprefix(f"s3://{BUCKET}/")))
+    segments = transcript_json["segments"]
+    assert [float(b.attrs["data-seek"]) for b in lines] == [s["start"] for s in segments]
+    assert [float(b.attrs["data-end"]) for b in lines] == [s["end"] for s in segments]
+    text = " ".join(b.text() for b in lines).lower()
+    assert "black cat" in text and "green tree" in text
+
+
+def test_animals_are_cards_that_seek(page, manifests):
+    [animal] = manifests["detect"]["animals"]
+    [card] = [li for li in page.iter("li") if "card" in li.attrs.get("class", "")]
+    assert [h.text() for h in card.iter("h3")] == ["cat"]
+    assert [i.attrs["src"] for i in card.iter("img")] == ["thumbnails/cat_000.jpg"]
+    seeks = [float(b.attrs["data-seek"]) for b in card.iter("button")]
+    assert seeks == [animal["peak_s"], animal["first_s"], animal["last_s"]]
+
+
+def test_previews_and_details(page, manifests):
+    previews = manifests["previews"]
+    srcsets = [i.attrs.get("srcset", "") for i in page.iter("img")]
+    assert any("preview.gif 320w" in s and "preview-small.gif 240w" in s for s in srcsets)
+    tiles = [b for b in page.iter("button") if "data-sprite" in b.attrs]
+    assert len(tiles) == previews["storyboard"]["tiles"]
+    assert [(float(t.attrs["data-seek"]), t.attrs["data-sprite"]) for t in tiles[:2]] == [
+        (0.0, "storyboard.jpg"), (previews["storyboard"]["interval_s"], "storyboard.jpg")]
+    assert tiles[1].attrs["data-xywh"] == "160,0,160,120"
+    facts = dict(zip((n.text() for n in page.iter("dt")), (n.text() for n in page.iter("dd")), strict=True))
+    assert facts["File"] == TITLE and facts["Duration"].startswith("0:04")
+    assert facts["Resolution"].startswith("320×240") and facts["Codecs"] == "h264 / aac"
+    assert facts["Language"].startswith("English (")
+    downloads = {a.attrs["href"] for a in page.iter("a") if "download" in a.attrs}
+    assert {"video.mp4", "soft.mp4", "renditions/240p.mp4", "renditions/160p.mp4", "subtitles.vtt",
+            "subtitles.srt", "transcript.json", "detections.json"} <= downloads
+
+
+def test_every_relative_url_of_the_page_exists(s3, page, published):
+    refs = {n.attrs[a] for n in page.iter() for a in ("href", "src", "poster", "data-sprite") if n.attrs.get(a)}
+    refs |= {part.split()[0] for n in page.iter("img") for part in n.attrs.get("srcset", "").split(",") if part}
+    folder = published["site_prefix"]
+    for ref in refs:
+        assert not urlsplit(ref).scheme and not ref.startswith("/"), ref
+        s3.head_object(Bucket=BUCKET, Key=posixpath.normpath(folder + urlsplit(ref).path))
+
+
+def test_untrusted_filename_is_text(s3, published):
+    html = body(s3, published["page_key"]).decode()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt; &amp; friends.mp4" in html
+
+
+def test_catalog_item_is_published_with_its_fields(site, published, source, manifests):
+    _, catalog = site
+    item = catalog.get(VIDEO_ID)
+    folder = published["site_prefix"]
+    assert item["status"] == "published" and "stage" not in item and "failure_reason" not in item
+    assert (item["source_bucket"], item["source_key"], item["source_etag"]) == (BUCKET, KEY, source["etag"])
+    assert (item["duration_s"], item["width"], item["height"]) == (4, 320, 240)
+    assert item["language"] == "en" and 0 < item["language_probability"] <= 1
+    assert item["renditions"] == [
+        {"name": "240p", "key": folder + "renditions/240p.mp4", "width": 320, "height": 240},
+        {"name": "160p", "key": folder + "renditions/160p.mp4", "width": 214, "height": 160}]
+    assert item["subtitles"] == {"vtt": folder + "subtitles.vtt", "srt": folder + "subtitles.srt"}
+    [animal] = manifests["detect"]["animals"]
+    assert item["animals"] == [{"label": "cat", "first_s": animal["first_s"], "last_s": animal["last_s"],
+                                "peak_confidence": animal["peak_confidence"],
+                                "thumbnail_key": folder + "thumbnails/cat_000.jpg"}]
+    assert (item["page_url"], item["video_url"]) == (published["page_url"], published["video_url"])
+    assert item["title"] == TITLE and item["poster_key"] == folder + "poster.jpg"
+    assert item["published_at"].endswith("+00:00") and item["dag_run_id"] == "manual__first"
+
+
+def test_index_lists_the_video(s3, published):
+    index = parse(body(s3, "site/index.html").decode())
+    assert not list(index.iter("script")) and not [n for n in index.iter() for a in n.attrs if a.startswith("on")]
+    [card] = [li for li in index.iter("li") if any(a.attrs.get("href") == f"videos/{VIDEO_ID}/index.html"
+                                                   for a in li.iter("a"))]
+    assert [i.attrs["src"] for i in card.iter("img")] == [f"videos/{VIDEO_ID}/poster.jpg"]
+    text = card.text()
+    assert TITLE in text and "0:04" in text and "English" in text and "cat" in text
+    [css] = index.iter("link")
+    s3.head_object(Bucket=BUCKET, Key="site/" + urlsplit(css.attrs["href"]).path)
+
+
+def test_publishing_again_gives_the_same_keys_and_page(s3, site, source, manifests, published):
+    settings, catalog = site
+    first = body(s3, published["page_key"])
+    again = publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
+                    run_id="manual__again")
+    assert again == published
+    assert body(s3, published["page_key"]) == first
+    assert catalog.get(VIDEO_ID)["dag_run_id"] == "manual__again"
+
+
+def test_transcript_text_is_escaped(s3, site, source, manifests):
+    """A transcript holding markup shows it as text, and no script element comes of it."""
+    settings, catalog = site
+    transcribe = copy.deepcopy(manifests["transcribe"])
+    transcript = json.loads(body(s3, transcribe["artifacts"]["transcript.json"].removeprefix(f"s3://{BUCKET}/")))
+    transcript["segments"][0]["text"] = f"Say {EVIL} now"
+    key = "work/evil/transcribe/transcript.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(transcript).encode())
+    transcribe["artifacts"]["transcript.json"] = f"s3://{BUCKET}/{key}"
+    result = publish(s3=s3, catalog=catalog, settings=settings, video={**source, "video_id": "evil"},
+                     manifests={**manifests, "transcribe": transcribe}, run_id="manual__evil")
+
+    html = body(s3, result["page_key"]).decode()
+    assert EVIL not in html and "Say &lt;script&gt;alert(1)&lt;/script&gt; now" in html
+    page = parse(html)
+    check_safe(page)
+    [transcript_list] = page.iter("ol")
+    assert f"Say {EVIL} now" in transcript_list.text()
+
+
+def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s3, site, source, manifests):
+    """Transcribe, detect, previews and burn off: a plainer page, and nothing left from the full publish."""
+    settings, catalog = site
+    video = {**source, "video_id": "plain"}
+    full = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests, run_id="full")
+    plain = {"probe": manifests["probe"], "transcode": manifests["transcode"],
+             "transcribe": None, "detect": None, "previews": None, "burn": None}
+    result = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=plain, run_id="plain")
+
+    folder = result["site_prefix"]
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
+    assert listed == {folder + n for n in ("index.html", "player.js", "style.css", "video.mp4",
+                                           "renditions/240p.mp4", "renditions/160p.mp4")}
+    assert len(full["uploaded"]) > len(result["uploaded"])
+    top = manifests["transcode"]["artifacts"]["renditions/240p.mp4"].removeprefix(f"s3://{BUCKET}/")
+    assert body(s3, folder + "video.mp4") == body(s3, top)
+
+    page = parse(body(s3, result["page_key"]).decode())
+    check_safe(page)
+    [video_el] = page.iter("video")
+    assert "poster" not in video_el.attrs and not list(video_el.iter("track"))
+    assert not list(page.iter("ol")) and not [h for h in page.iter("h2") if h.text() in ("Transcript", "Animals")]
+
+    item = catalog.get("plain")
+    assert item["status"] == "published" and item["dag_run_id"] == "plain"
+    assert not {"language", "subtitles", "animals", "poster_key"} & set(item)
+
+
+@pytest.mark.parametrize(("seconds", "shown", "value"), [
+    (0, "0:00", "0"), (12.5, "0:12", "12.5"), (59.9999, "0:59", "60"), (3723.25, "1:02:03", "3723.25"),
+])
+def test_times_as_shown_and_as_seek_values(seconds, shown, value):
+    assert (clock(seconds), seek(seconds)) == (shown, value)
