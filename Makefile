@@ -12,15 +12,27 @@ PYTEST_ARGS ?=
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help demo test bench system-deps venv clean
+.PHONY: help demo up down env test bench system-deps venv clean
 
 help:
-	@echo "make demo   run every worker stage on a sample video against a local S3 endpoint"
+	@echo "make demo   run the DAG on a sample video (or VIDEO=path) against the local stack; prints the page URL"
+	@echo "make up     start the local stack: moto (S3, DynamoDB) and Airflow on http://localhost:8080"
+	@echo "make down   stop it (Airflow's database and logs stay in .airflow/)"
+	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   run the test suite"
 	@echo "make bench  measure every stage and write BENCHMARKS.md"
 
 demo: system-deps $(STAMP)
-	$(PY) scripts/demo.py $(if $(VIDEO),--video "$(VIDEO)")
+	$(PY) scripts/stack.py demo $(if $(VIDEO),--video "$(VIDEO)")
+
+up: system-deps $(STAMP)
+	$(PY) scripts/stack.py up
+
+down:  # the standard library is enough, so this works even after make clean
+	$(PYTHON) scripts/stack.py down
+
+env: $(STAMP)
+	@$(PY) scripts/stack.py env
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

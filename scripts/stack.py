@@ -347,8 +347,8 @@ def demo(video: Path | None, force: bool) -> None:
     item = boto3.resource("dynamodb").Table(settings.table).get_item(Key={"video_id": vid}).get("Item") or {}
     status = item.get("status", "not in the table")
     if not succeeded or status != "published":
-        sys.exit(f"demo: the run failed; video {vid} is {status}: "
-                 f"{item.get('stage') or ''} {item.get('failure_reason') or ''}")
+        where = f" in {item['stage']}: {item.get('failure_reason')}" if item.get("stage") else ""
+        sys.exit(f"demo: the run failed; video {vid} is {status}{where}")
     print(f"""demo: published in {time.monotonic() - started:.0f} s
 
 page   {settings.site_url(f"{settings.site_prefix}videos/{vid}/index.html")}
