@@ -19,6 +19,7 @@ from skimage import data
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 VOICE, WORDS_PER_MINUTE = "en-us", 140
+CRF = 20
 CAT_ZOOM = 0.15  # the cat photo zooms in by this share over its part: every frame differs, like real footage
 
 # Simple sentences that Whisper transcribes reliably from espeak-ng; about 55 s at 140 words per minute.
@@ -28,7 +29,7 @@ Many families walk along the river, and children play on the green grass.
 A small black cat sits under the old tree. She watches the birds in the branches and waits. \
 When a dog runs past, the cat does not move. She is calm, and she knows this place very well.
 
-In the afternoon we visit the science museum. There is a large picture of an astronaut in a \
+In the afternoon we visit the science museum. There is a large picture of an astronaut in an \
 orange space suit. She stands next to a flag, and behind her we can see a rocket.
 
 After the museum we buy bread, cheese and fresh fruit at the market. We sit on a bench, eat our \
@@ -43,16 +44,26 @@ class Clip:
     words: int
 
     def describe(self) -> str:
+        """The clip as ffprobe reads it, and how it was made."""
+        info = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(self.path)],
+            capture_output=True, text=True, check=True,
+        ).stdout)
+        v = next(s for s in info["streams"] if s["codec_type"] == "video")
+        a = next(s for s in info["streams"] if s["codec_type"] == "audio")
+        duration = float(info["format"]["duration"])
         third = self.duration_s / 3
         fitted = (f"{self.speech_s:.1f} s of speech padded with silence" if self.speech_s <= self.duration_s
                   else f"{self.speech_s:.1f} s of speech cut")
         return (
-            f"{self.duration_s:g} s, {WIDTH}x{HEIGHT} at {FPS} fps, H.264 (x264 CRF 20) + AAC 128 kb/s stereo "
-            f"48 kHz in MP4 ({self.path.stat().st_size / 1e6:.1f} MB). Picture: 0-{third:.3g} s ffmpeg "
-            f"`testsrc2`; {third:.3g}-{2 * third:.3g} s scikit-image's `chelsea()` cat photo with a slow "
-            f"{CAT_ZOOM:.0%} zoom; {2 * third:.3g}-{self.duration_s:g} s scikit-image's `astronaut()`, "
-            f"still and pillarboxed. Sound: espeak-ng (`-v {VOICE} -s {WORDS_PER_MINUTE}`) reading "
-            f"{self.words} words of simple English, {fitted} to the clip's length."
+            f"{duration:g} s, {v['width']}x{v['height']} at {v['r_frame_rate'].removesuffix('/1')} fps, "
+            f"{v['codec_name']} (x264 CRF {CRF}) + {a['codec_name']} {int(a['bit_rate']) / 1000:.0f} kb/s, "
+            f"{a['channels']} channels at {int(a['sample_rate']) / 1000:g} kHz, in MP4 "
+            f"({int(info['format']['size']) / 1e6:.1f} MB). Picture: 0-{third:.3g} s ffmpeg `testsrc2`; "
+            f"{third:.3g}-{2 * third:.3g} s scikit-image's `chelsea()` cat photo with a slow {CAT_ZOOM:.0%} zoom; "
+            f"{2 * third:.3g}-{self.duration_s:g} s scikit-image's `astronaut()`, still and pillarboxed. Sound: "
+            f"espeak-ng (`-v {VOICE} -s {WORDS_PER_MINUTE}`) reading {self.words} words of simple English, "
+            f"{fitted} to the clip's length."
         )
 
 
@@ -89,11 +100,11 @@ def _make_clip(folder: Path, path: Path, duration: float) -> float:
     frames = round(part * FPS)
     size = f"{WIDTH}x{HEIGHT}"
     graph = ";".join([
-        f"[0:v]format=yuv420p[a]",
+        "[0:v]format=yuv420p[a]",
         # Upscale before zoompan: it crops whole pixels, so a small picture would judder.
-        f"[1:v]scale={2 * WIDTH}:{2 * HEIGHT}:force_original_aspect_ratio=increase,crop={2 * WIDTH}:{2 * HEIGHT},"
-        f"zoompan=z='1+{CAT_ZOOM}*on/{frames}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d={frames}:s={size}:fps={FPS},"
-        f"setsar=1,format=yuv420p[b]",
+        (f"[1:v]scale={2 * WIDTH}:{2 * HEIGHT}:force_original_aspect_ratio=increase,crop={2 * WIDTH}:{2 * HEIGHT},"
+         f"zoompan=z='1+{CAT_ZOOM}*on/{frames}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d={frames}:s={size}:fps={FPS},"
+         f"setsar=1,format=yuv420p[b]"),
         f"[2:v]scale=-2:{HEIGHT},pad={WIDTH}:{HEIGHT}:(ow-iw)/2:0,setsar=1,fps={FPS},format=yuv420p[c]",
         "[a][b][c]concat=n=3:v=1:a=0[v]",
         f"[3:a]aresample=48000,apad,atrim=0:{duration}[s]",
@@ -106,8 +117,28 @@ def _make_clip(folder: Path, path: Path, duration: float) -> float:
         "-loop", "1", "-framerate", str(FPS), "-t", f"{part}", "-i", photos["astronaut"],
         "-i", speech,
         "-filter_complex", graph, "-map", "[v]", "-map", "[s]",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", str(2 * FPS), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-g", str(2 * FPS), "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-t", f"{duration}", "-movflags", "+faststart", tmp,
     ], check=True)
     os.replace(tmp, path)
     return round(speech_s, 2)
+
+
+def one_fps_copy(clip: Clip) -> Path:
+    """The clip re-encoded at 1 fps without audio (cached): detect on it decodes only the frames it keeps."""
+    return _derived(clip, "1fps", ["-vf", "fps=1", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-an"])
+
+
+def video_only_copy(clip: Clip) -> Path:
+    """The clip's video stream copied without its audio (cached): what transcode costs without sound."""
+    return _derived(clip, "video-only", ["-map", "0:v:0", "-c", "copy"])
+
+
+def _derived(clip: Clip, suffix: str, options: list[str]) -> Path:
+    path = clip.path.with_name(f"{clip.path.stem}-{suffix}.mp4")
+    if not path.is_file():
+        tmp = path.with_name(f"tmp-{path.name}")
+        subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", clip.path,
+                        *options, tmp], check=True)
+        os.replace(tmp, path)
+    return path

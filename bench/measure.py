@@ -22,6 +22,9 @@ from typing import Any
 import psutil
 
 SAMPLE_EVERY_S = 0.05
+# Others run tests on this machine at times: above this many of its cores, they competed with the measured run.
+CONTENDED_CORES = 0.25
+TICK_NOISE_S = 0.1  # /proc/stat counts in 10 ms ticks: a run of a few ms cannot be judged finer than this
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ ([\w.]+): (.*)$")
 
 
@@ -30,13 +33,34 @@ class Measurement:
     name: str
     seconds: float
     returncode: int
+    cpu_seconds: float  # user + system time of the child and every descendant it waited for
+    others_cpu_seconds: float  # CPU the rest of the machine (hypervisor steal included) used meanwhile
     maxrss_mb: float  # wait4: the largest single process of the tree
     tree_rss_mb: float  # sampled: the most the whole tree held at once
     started_at: float  # epoch seconds, to place the child's log lines in time
-    load_before: float  # 1-minute load average: was something else using the CPUs?
-    load_after: float
     stdout: Path
     stderr: Path
+    repeats: tuple[float, ...] = ()  # wall seconds of every repeat of this command, this one among them
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU time over wall time: 2.0 means both of two cores were busy throughout."""
+        return self.cpu_seconds / self.seconds
+
+    @property
+    def others_share(self) -> float:
+        """Cores that other processes kept busy, on average, while this ran."""
+        return self.others_cpu_seconds / self.seconds
+
+    @property
+    def disturbed(self) -> bool:
+        """Other processes used enough CPU meanwhile to skew this run's time."""
+        return self.others_cpu_seconds > max(CONTENDED_CORES * self.seconds, TICK_NOISE_S)
+
+    @property
+    def peak_mb(self) -> float:
+        """The higher of the two memory figures, for the limit check."""
+        return max(self.maxrss_mb, self.tree_rss_mb)
 
     def manifest(self) -> dict[str, Any]:
         """The worker's manifest: its last stdout line."""
@@ -64,8 +88,8 @@ def measure(name: str, cmd: list[str], logs: Path, env: dict[str, str] | None = 
     """Run ``cmd`` to completion with stdout and stderr in ``logs``/``name``.{stdout,stderr}."""
     logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
-    load_before = os.getloadavg()[0]
     with stdout.open("wb") as out, stderr.open("wb") as err:
+        busy_before = _machine_busy_seconds()
         started_at = time.time()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -73,15 +97,41 @@ def measure(name: str, cmd: list[str], logs: Path, env: dict[str, str] | None = 
         peak.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        machine_busy = _machine_busy_seconds() - busy_before
         peak.stop.set()
         peak.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     return Measurement(
         name=name, seconds=seconds, returncode=proc.returncode,
-        maxrss_mb=usage.ru_maxrss / 1024, tree_rss_mb=peak.peak_bytes / 2**20,
-        started_at=started_at, load_before=load_before, load_after=os.getloadavg()[0],
-        stdout=stdout, stderr=stderr,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        others_cpu_seconds=max(0.0, machine_busy - usage.ru_utime - usage.ru_stime),
+        maxrss_mb=usage.ru_maxrss * 1024 / 1e6, tree_rss_mb=peak.peak_bytes / 1e6,
+        started_at=started_at, stdout=stdout, stderr=stderr,
     )
+
+
+def wait_for_quiet(max_wait_s: float, window_s: float = 1.0) -> tuple[float, float]:
+    """Wait until the rest of the machine uses under CONTENDED_CORES, or ``max_wait_s`` has passed.
+
+    Called between runs, when the benchmark itself is idle. Returns the cores others used in the last
+    window, and the seconds waited.
+    """
+    started = time.monotonic()
+    while True:
+        before = _machine_busy_seconds()
+        time.sleep(window_s)
+        others = (_machine_busy_seconds() - before) / window_s
+        waited = time.monotonic() - started
+        if others <= CONTENDED_CORES or waited >= max_wait_s:
+            return others, waited
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (/proc/stat, in clock ticks)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    busy = sum(ticks[:8]) - idle  # guest time is already counted in user time
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 class _TreeSampler(threading.Thread):
