@@ -75,7 +75,7 @@ def transcode(r: Result, target: Target, duration: float, d: dict[str, Measureme
            if sound_s > NOISE_SHARE * stage.seconds else ": sound makes no difference beyond run-to-run noise.")
     )
     major = int(ffmpeg_version.split(".")[0]) if ffmpeg_version[:1].isdigit() else None
-    if (encodes and sound_s > NOISE_SHARE * stage.seconds and video_only.cpu_share > stage.cpu_share
+    if (encodes and sound_s > NOISE_SHARE * stage.seconds and video_only.cpu_share - stage.cpu_share > 0.1
             and major is not None and major < 7):
         text.append(f"ffmpeg {ffmpeg_version} drives decoding, filtering and every encoder from one thread (the "
                     "codecs' own worker threads aside; 7.0 was the first to split them), so while it encodes audio "

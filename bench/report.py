@@ -16,6 +16,8 @@ from clip import Clip
 from measure import Measurement
 
 CLOSE_MARGIN = 0.15
+# Sections that other scripts append to the report between <!-- name --> and <!-- /name --> survive a rewrite.
+KEPT_BLOCK = re.compile(r"<!-- ([\w-]+) -->.*?<!-- /\1 -->", re.DOTALL)
 LIBRARIES = ("faster-whisper", "ctranslate2", "onnxruntime", "ultralytics", "torch")
 
 
@@ -174,14 +176,17 @@ def write_report(path: Path, clip: Clip, results: list[Result], load: tuple[floa
                   "A repeat of the benchmark can land on either side of these.", ""]
     for r in close:
         lines += [f"### {r.stage}", "", *[f"- {t.verdict()}" for t in r.close], "", *r.why, ""]
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    kept = [block[0] for block in KEPT_BLOCK.finditer(path.read_text())] if path.exists() else []
+    path.write_text("\n\n".join(["\n".join(lines).rstrip(), *kept]) + "\n")
 
 
 def _method(repeats: int, contention: str) -> str:
     """How to read the table."""
     runs = ("Every command ran once." if repeats == 1 else
             f"Every command ran {repeats} times; each row is the run with the median time (all its figures come "
-            "from that one run), and range is the fastest and slowest of them.")
+            "from that one run), and range is the fastest and slowest of them. A stage and the diagnostic runs "
+            "that explain it took turns, round after round, so that a drift in the machine's speed touched them "
+            "alike.")
     return (
         f"{runs} Seconds are wall time from start to exit. Peak RSS is `ru_maxrss` from `os.wait4`: the largest "
         "single process of the stage's tree (Python or an ffmpeg it ran). Tree RSS is the sum over the whole "

@@ -4,21 +4,20 @@ Each stage runs through the ``video-worker`` CLI as its own process, exactly as
 the pipeline runs it, so the figures include Python start-up, imports and model
 loading: the costs a real task pays. Models come from local files
 (scripts/local_models.py), so nothing is downloaded while the clock runs. Extra
-runs (decode only; one rung; the ladder without audio; one AAC encode; detect on
-a 1 fps copy; bare torch imports; the YOLO model alone) explain where a stage's
-time goes, so that the report's analysis rests on measurements too.
+runs (decode only; one rung; transcode on a copy without audio; one AAC encode;
+detect on a 1 fps copy; bare torch imports; the YOLO model alone) explain where a
+stage's time goes, so that the report's analysis rests on measurements too.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from video_worker import settings
@@ -103,9 +102,19 @@ def main() -> None:
     print(f"bench: wrote {args.output}", file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class Job:
+    """A command to measure; ``name`` keys its measurement, and names its logs and output folder."""
+
+    name: str
+    cmd: list[str]
+    env: str = "base"  # which Whisper model the worker settings point at
+    dest: Path | None = None  # emptied before every run
+
+
 @dataclass
 class Runner:
-    """Measures commands: each ``repeat`` times, and each of those again while other work competes for the CPUs."""
+    """Measures jobs ``repeat`` times each, and a run again while other work competes for the CPUs."""
 
     worker: str
     work: Path
@@ -113,36 +122,46 @@ class Runner:
     repeat: int
     wait_budget_s: float = WAIT_BUDGET_S  # what is left of it: a machine that is never quiet must not stall us
 
-    def stage(self, name: str, argv: list[str], env: str = "base") -> Measurement:
+    def stage(self, name: str, argv: list[str], env: str = "base") -> Job:
         """``video-worker`` with ``argv``, its outputs under work/``name``."""
-        dest = self.work / name
-        return self.run(name, [self.worker, *argv, "--dest", str(dest)], env, dest)
+        dest = self.work / name.replace(" ", "-")
+        return Job(name, [self.worker, *argv, "--dest", str(dest)], env, dest)
 
-    def run(self, name: str, cmd: list[str], env: str = "base", dest: Path | None = None) -> Measurement:
-        """The run with the median time, carrying every run's time in ``repeats``."""
-        runs = sorted((self._least_disturbed(name + (f"-run{i + 1}" if i else ""), cmd, env, dest)
-                       for i in range(self.repeat)), key=lambda m: m.seconds)
-        return dataclasses.replace(runs[len(runs) // 2], repeats=tuple(m.seconds for m in runs))
+    def measure(self, *jobs: Job) -> dict[str, Measurement]:
+        """Each job's run with the median time, carrying every run's time in ``repeats``.
 
-    def _least_disturbed(self, label: str, cmd: list[str], env: str, dest: Path | None) -> Measurement:
-        best = self._attempt(label, cmd, env, dest)
+        The jobs take turns, round after round, so that a drift in this shared machine's speed
+        touches every job alike and the runs compared with one another stay comparable.
+        """
+        runs: dict[str, list[Measurement]] = {job.name: [] for job in jobs}
+        for i in range(self.repeat):
+            for job in jobs:
+                runs[job.name].append(self._least_disturbed(job, job.name.replace(" ", "-") + f"-run{i + 1}"))
+        medians = {}
+        for name, measured in runs.items():
+            measured.sort(key=lambda m: m.seconds)
+            medians[name] = replace(measured[len(measured) // 2], repeats=tuple(m.seconds for m in measured))
+        return medians
+
+    def _least_disturbed(self, job: Job, label: str) -> Measurement:
+        best = self._attempt(job, label)
         for number in range(2, ATTEMPTS + 1):
             if not best.disturbed or self.wait_budget_s <= 0:
                 break
             print(f"bench: other processes were busy during {label}: again", file=sys.stderr, flush=True)
-            best = min(best, self._attempt(f"{label}-attempt{number}", cmd, env, dest), key=lambda m: m.others_share)
+            best = min(best, self._attempt(job, f"{label}-attempt{number}"), key=lambda m: m.others_share)
         return best
 
-    def _attempt(self, label: str, cmd: list[str], env: str, dest: Path | None) -> Measurement:
-        if dest is not None:
-            shutil.rmtree(dest, ignore_errors=True)
+    def _attempt(self, job: Job, label: str) -> Measurement:
+        if job.dest is not None:
+            shutil.rmtree(job.dest, ignore_errors=True)
         others, waited = wait_for_quiet(min(QUIET_WAIT_S, max(self.wait_budget_s, 0)))
         self.wait_budget_s -= waited
         if others > CONTENDED_CORES:
             print(f"bench: others still use {others:.2f} cores after {waited:.0f} s; measuring anyway",
                   file=sys.stderr, flush=True)
         print(f"bench: {label} ...", file=sys.stderr, flush=True)
-        m = measure(label, cmd, self.work / "logs", self.envs[env])
+        m = measure(label, job.cmd, self.work / "logs", self.envs[job.env])
         if m.returncode != 0:
             sys.exit(f"{label} failed (exit {m.returncode}); see {m.stderr}:\n{m.stderr.read_text()[-3000:]}")
         print(f"bench: {label} {m.seconds:.1f} s, others {m.others_share:.2f} cores", file=sys.stderr, flush=True)
@@ -150,32 +169,32 @@ class Runner:
 
 
 def measure_all(runner: Runner, clip: Clip) -> dict[str, Measurement]:
-    """Every stage, then the runs that explain them."""
-    work, source = runner.work, ["--source", str(clip.path)]
-    m = {
-        "decode": runner.run("decode", [*FFMPEG, "-i", str(clip.path), "-f", "null", "-"]),
-        "probe": runner.stage("probe", ["probe", *source]),
-        "transcode": runner.stage("transcode", ["transcode", *source]),
-        **{f"transcribe {name}": runner.stage(f"transcribe-{name}", ["transcribe", *source], env=name)
-           for name in WHISPER_MIN_X},
-        "detect": runner.stage("detect", ["detect", *source, "--fps", f"{DETECT_FPS:g}"]),
-        "previews": runner.stage("previews", ["previews", *source]),
-    }
+    """Every stage, each in turn with the runs that explain it."""
+    work, source, fps = runner.work, ["--source", str(clip.path)], f"{DETECT_FPS:g}"
+    m = runner.measure(runner.stage("probe", ["probe", *source]))
+    m |= runner.measure(
+        runner.stage("transcode", ["transcode", *source]),
+        Job("decode", [*FFMPEG, "-i", str(clip.path), "-f", "null", "-"]),
+        runner.stage("720p only", ["transcode", *source, "--ladder", "720"]),
+        runner.stage("video only", ["transcode", "--source", str(video_only_copy(clip))]),
+        Job("aac once", [*FFMPEG, "-i", str(clip.path), "-vn", "-map", "0:a:0", "-c:a", "aac",
+                         "-b:a", settings.get("AUDIO_BITRATE"), "-ac", "2", str(work / "aac-once.m4a")]),
+    )
+    m |= runner.measure(*[runner.stage(f"transcribe {name}", ["transcribe", *source], env=name)
+                          for name in WHISPER_MIN_X])
+    m |= runner.measure(
+        runner.stage("detect", ["detect", *source, "--fps", fps]),
+        runner.stage("detect 1 fps", ["detect", "--source", str(one_fps_copy(clip)), "--fps", fps]),
+        Job("bare python", [sys.executable, "-c", "pass"]),
+        Job("torch", [sys.executable, "-c", TORCH_IMPORTS]),
+        Job("yolo", [sys.executable, str(ROOT / "bench" / "yolo_floor.py"),
+                     runner.envs["base"]["VIDEO_WORKER_YOLO_MODEL"]]),
+    )
+    m |= runner.measure(runner.stage("previews", ["previews", *source]))
     top = work / "transcode" / m["transcode"].manifest()["top"]
-    m["burn"] = runner.stage("burn", ["burn", "--source", str(top),
-                                      "--subtitles", str(work / "transcribe-base" / "subtitles.srt"),
-                                      "--language", m["transcribe base"].manifest()["language"] or ""])
-    m["720p only"] = runner.stage("transcode-720p-only", ["transcode", *source, "--ladder", "720"])
-    m["video only"] = runner.stage("transcode-video-only", ["transcode", "--source", str(video_only_copy(clip))])
-    m["aac once"] = runner.run("aac-once", [*FFMPEG, "-i", str(clip.path), "-vn", "-map", "0:a:0", "-c:a", "aac",
-                                            "-b:a", settings.get("AUDIO_BITRATE"), "-ac", "2",
-                                            str(work / "aac-once.m4a")])
-    m["detect 1 fps"] = runner.stage("detect-1fps-source", ["detect", "--source", str(one_fps_copy(clip)),
-                                                            "--fps", f"{DETECT_FPS:g}"])
-    m["bare python"] = runner.run("python-bare", [sys.executable, "-c", "pass"])
-    m["torch"] = runner.run("python-torch", [sys.executable, "-c", TORCH_IMPORTS])
-    m["yolo"] = runner.run("yolo-floor", [sys.executable, str(ROOT / "bench" / "yolo_floor.py"),
-                                          runner.envs["base"]["VIDEO_WORKER_YOLO_MODEL"]])
+    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top),
+                                              "--subtitles", str(work / "transcribe-base" / "subtitles.srt"),
+                                              "--language", m["transcribe base"].manifest()["language"] or ""]))
     return m
 
 
