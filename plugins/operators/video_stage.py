@@ -30,7 +30,26 @@ def worker_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV_PREFIXES)}
 
 
-class VideoStageOperator(BaseOperator):
+class _StageFields:
+    """What both runners take from the DAG: the stage and its rendered source, dest and options."""
+
+    stage: str
+    source: str
+    dest: str
+    stage_args: list[str] | None
+
+    def _set_stage(self, stage: str, source: str, dest: str, stage_args: list[str] | None) -> None:
+        self.stage = stage
+        self.source = source
+        self.dest = dest
+        self.stage_args = stage_args
+
+    def _skip_if_disabled(self) -> None:
+        if self.stage_args is None:
+            raise AirflowSkipException(f"{self.stage} is disabled for this run")
+
+
+class VideoStageOperator(_StageFields, BaseOperator):
     """Run ``video-worker STAGE`` as a local subprocess; its manifest becomes the XCom.
 
     :param stage: the worker stage (probe, transcode, transcribe, detect, previews, burn)
@@ -54,10 +73,7 @@ class VideoStageOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.stage = stage
-        self.source = source
-        self.dest = dest
-        self.stage_args = stage_args
+        self._set_stage(stage, source, dest, stage_args)
         self.worker_command = worker_command
 
     @cached_property
@@ -65,8 +81,7 @@ class VideoStageOperator(BaseOperator):
         return SubprocessHook()
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if self.stage_args is None:
-            raise AirflowSkipException(f"{self.stage} is disabled for this run")
+        self._skip_if_disabled()
         command = [*shlex.split(self.worker_command),
                    *worker_args(self.stage, self.source, self.dest, self.stage_args)]
         result = self.hook.run_command(command=command, env=dict(os.environ))
@@ -76,7 +91,7 @@ class VideoStageOperator(BaseOperator):
         self.hook.send_sigterm()
 
 
-class VideoStageDockerOperator(DockerOperator):
+class VideoStageDockerOperator(_StageFields, DockerOperator):
     """Run a worker stage in the worker image; GPU stages get the GPU queue and an NVIDIA device."""
 
     template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args")
@@ -98,10 +113,7 @@ class VideoStageDockerOperator(DockerOperator):
         kwargs.setdefault("auto_remove", "success")
         kwargs.setdefault("mount_tmp_dir", False)
         super().__init__(**kwargs)
-        self.stage = stage
-        self.source = source
-        self.dest = dest
-        self.stage_args = stage_args
+        self._set_stage(stage, source, dest, stage_args)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """The container's command is the worker CLI with the rendered source, dest and options."""
@@ -110,8 +122,7 @@ class VideoStageDockerOperator(DockerOperator):
             self.command = worker_args(self.stage, self.source, self.dest, self.stage_args)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if self.stage_args is None:
-            raise AirflowSkipException(f"{self.stage} is disabled for this run")
+        self._skip_if_disabled()
         try:
             last_line = super().execute(context)
         except DockerContainerFailedException as exc:
