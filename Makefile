@@ -20,7 +20,7 @@ help:
 	@echo "make down   stop it (Airflow's database and logs stay in .airflow/)"
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   run the test suite"
-	@echo "make bench  measure every stage and the orchestration overhead; write BENCHMARKS.md"
+	@echo "make bench  measure every stage, the orchestration overhead and the trigger latency; write BENCHMARKS.md"
 
 demo: system-deps $(STAMP)
 	$(PY) scripts/stack.py demo $(if $(VIDEO),--video "$(VIDEO)")
@@ -40,6 +40,7 @@ test: system-deps $(STAMP)
 bench: system-deps $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/dag_overhead.py
+	$(PY) bench/trigger_latency.py
 
 venv: $(STAMP)
 

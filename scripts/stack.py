@@ -29,7 +29,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,7 @@ import local_models  # noqa: E402
 log = logging.getLogger("stack")
 
 ADMIN = "admin"
+MOTO_ACCOUNT = "123456789012"
 REGION = "us-east-1"
 MOTO_PORT = int(os.environ.get("VIDEO_PIPELINE_LOCAL_PORT", "5000"))
 AIRFLOW_PORT = int(os.environ.get("VIDEO_PIPELINE_AIRFLOW_PORT", "8080"))
@@ -75,10 +77,18 @@ def worker_models() -> dict[str, str]:
         return {}
 
 
-def airflow_env(home: Path, endpoint: str) -> dict[str, str]:
+def events_queue_url(endpoint: str) -> str:
+    """moto names queues after its default account; on AWS, bootstrap prints the URL to set."""
+    from video_pipeline.config import Settings
+
+    queue = Settings.from_env().events_queue
+    return os.environ.get("VIDEO_PIPELINE_EVENTS_QUEUE_URL") or (f"{endpoint}/{MOTO_ACCOUNT}/{queue}" if queue else "")
+
+
+def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str, str]:
     """The variables for Airflow and its worker subprocesses; lay them over ``os.environ``."""
     admin_password(home)  # the api-server reads the file; create it before anything starts
-    base_url = f"http://localhost:{AIRFLOW_PORT}"
+    base_url = f"http://localhost:{port}"
     python_path = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p)
     return {
         "AIRFLOW_HOME": str(home),
@@ -93,10 +103,12 @@ def airflow_env(home: Path, endpoint: str) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
+        "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
         "AIRFLOW__API__WORKERS": "1",  # a laptop needs one; the default starts four
         "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor starts this many worker processes
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",  # standalone runs a triggerer: sensors wait there
+        "VIDEO_PIPELINE_EVENTS_QUEUE_URL": events_queue_url(endpoint),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
             {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": REGION}}),
         "AWS_ENDPOINT_URL": endpoint,
@@ -189,18 +201,91 @@ def ensure_moto() -> None:
     print(f"moto: started at {endpoint} (log {HOME / 'moto.log'})")
 
 
-def health() -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://localhost:{AIRFLOW_PORT}/api/v2/monitor/health", timeout=5) as r:
-            return json.load(r)
-    except (OSError, ValueError):
-        return None
+class AirflowAPI:
+    """The REST API of a running Airflow, as the admin of the simple auth manager."""
 
+    def __init__(self, home: Path = HOME, port: int = AIRFLOW_PORT) -> None:
+        self.home = home
+        self.base = f"http://localhost:{port}"
+        self._token: str | None = None
 
-def airflow_ready() -> bool:
-    """The API answers and the scheduler, DAG processor and triggerer heartbeat."""
-    status = health()
-    return bool(status) and all(part.get("status") == "healthy" for part in status.values())
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.base}{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {self._token}"} if self._token else {})},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def call(self, method: str, path: str, body: dict | None = None, tries: int = 5) -> dict:
+        """A call; server errors (SQLite busy under the scheduler) are tried again."""
+        if self._token is None:
+            login = {"username": ADMIN, "password": admin_password(self.home)}
+            self._token = self._request("POST", "/auth/token", login)["access_token"]
+        for attempt in range(1, tries + 1):
+            try:
+                return self._request(method, f"/api/v2{path}", body)
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == tries:
+                    raise
+                time.sleep(attempt)
+
+    def ready(self) -> bool:
+        """The API answers and the scheduler, DAG processor and triggerer heartbeat."""
+        try:
+            status = self._request("GET", "/api/v2/monitor/health")
+        except (OSError, ValueError):
+            return False
+        return all(part.get("status") == "healthy" for part in status.values())
+
+    def set_paused(self, dag_id: str, paused: bool, timeout_s: float = 180) -> None:
+        """Right after a start the DAG processor may not have parsed the DAG yet: wait for it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.call("PATCH", f"/dags/{dag_id}", {"is_paused": paused})
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404 or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
+    def trigger(self, dag_id: str, conf: dict, run_id: str | None = None) -> str:
+        body = {"logical_date": None, "conf": conf, **({"dag_run_id": run_id} if run_id else {})}
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+
+    def runs(self, dag_id: str) -> list[dict]:
+        """Every run of the DAG, oldest first."""
+        found: list[dict] = []
+        while True:
+            page = self.call("GET", f"/dags/{dag_id}/dagRuns?order_by=run_after&limit=100&offset={len(found)}")
+            found += page["dag_runs"]
+            if len(found) >= page["total_entries"] or not page["dag_runs"]:
+                return found
+
+    def run(self, dag_id: str, run_id: str) -> dict | None:
+        try:
+            return self.call("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def follow(self, dag_id: str, run_id: str) -> bool:
+        """Print each task as it finishes; True when the run succeeds."""
+        path = f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+        reported: set[str] = set()
+        while True:
+            for ti in self.call("GET", f"{path}/taskInstances")["task_instances"]:
+                if ti["state"] in FINISHED and ti["task_id"] not in reported:
+                    reported.add(ti["task_id"])
+                    print(f"  {ti['task_id']:<17}{ti.get('duration') or 0:6.1f} s  {ti['state']}")
+            state = self.call("GET", path)["state"]
+            if state in ("success", "failed"):
+                return state == "success"
+            time.sleep(3)
 
 
 # Steps ----------------------------------------------------------------------------------------
@@ -220,7 +305,8 @@ def run_bootstrap() -> None:
     from video_pipeline.bootstrap import bootstrap
     from video_pipeline.config import Settings
 
-    for line in bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), settings=Settings.from_env()):
+    for line in bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"),
+                          settings=Settings.from_env()):
         print(f"bootstrap: {line}")
 
 
@@ -238,14 +324,16 @@ def up() -> None:
         run_bootstrap()
         proc = start("airflow", ["airflow", "standalone"])
         print(f"airflow: starting (log {HOME / 'airflow.log'}); the first start takes a minute or two")
-    wait_for("airflow", airflow_ready, proc, 600)
+    wait_for("airflow", AirflowAPI().ready, proc, 600)
     bucket = os.environ.get("VIDEO_PIPELINE_BUCKET") or "video-pipeline"
     print(f"""
 Airflow UI  http://localhost:{AIRFLOW_PORT}
 login       {ADMIN} / {admin_password(HOME)}
-local AWS   {local_endpoint()} (moto: S3 bucket {bucket}, DynamoDB table; in memory until make down)
-run         make demo [VIDEO=path], or: eval "$(make -s env)"
-            airflow dags trigger video_pipeline -c '{{"video_key": "incoming/<name>"}}'
+local AWS   {local_endpoint()} (moto: S3 bucket {bucket}, DynamoDB table, SQS queue; in memory until make down)
+upload      eval "$(make -s env)"; aws s3 cp clip.mp4 s3://{bucket}/incoming/  (or boto3)
+            S3 events (video_events) and polling (video_discovery) start its run by themselves
+run         make demo [VIDEO=path], or: airflow dags trigger video_pipeline -c '{{"video_key": "incoming/<name>"}}'
+backfill    airflow dags trigger video_backfill -c '{{"prefix": "incoming/", "reprocess": false}}'
 stop        make down""")
 
 
@@ -273,43 +361,41 @@ def dags_test(command: list[str]) -> int:
     return code
 
 
-def api(method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
-    """One call to the running Airflow's REST API."""
-    request = urllib.request.Request(
-        f"http://localhost:{AIRFLOW_PORT}{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def triggered_run(conf: dict) -> bool:
-    """Trigger the DAG on the Airflow that ``up`` started and follow the run until it ends."""
-    token = api("POST", "/auth/token", {"username": ADMIN, "password": admin_password(HOME)})["access_token"]
-    dag = "/api/v2/dags/video_pipeline"
-    deadline = time.monotonic() + 120
-    while True:  # right after `up`, the DAG processor may not have parsed the DAG yet
+@contextmanager
+def standalone(home: Path, env: dict[str, str], port: int, timeout_s: float = 600) -> Iterator[AirflowAPI]:
+    """A throwaway ``airflow standalone`` for tests and benchmarks, stopped on exit; its log in ``home``."""
+    subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    with (home / "standalone.log").open("wb") as log:
+        proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=ROOT, start_new_session=True)
+        api = AirflowAPI(home, port)
         try:
-            api("PATCH", dag, {"is_paused": False}, token)
-            break
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(3)
-    run_id = api("POST", f"{dag}/dagRuns", {"logical_date": None, "conf": conf}, token)["dag_run_id"]
-    runs = f"{dag}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-    print(f"demo: triggered on the running Airflow: http://localhost:{AIRFLOW_PORT}/dags/video_pipeline/runs/{run_id}")
-    reported: set[str] = set()
-    while True:
-        for ti in api("GET", f"{runs}/taskInstances", token=token)["task_instances"]:
-            if ti["state"] in FINISHED and ti["task_id"] not in reported:
-                reported.add(ti["task_id"])
-                print(f"  {ti['task_id']:<17}{ti.get('duration') or 0:6.1f} s  {ti['state']}")
-        state = api("GET", runs, token=token)["state"]
-        if state in ("success", "failed"):
-            return state == "success"
-        time.sleep(3)
+            deadline = time.monotonic() + timeout_s
+            while not api.ready():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (home / "standalone.log").read_text(errors="replace")[-5000:]
+                    raise RuntimeError(f"airflow standalone did not become healthy:\n{tail}")
+                time.sleep(2)
+            yield api
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def automatic_run(api: AirflowAPI, vid: str, timeout_s: float = 180) -> str | None:
+    """The run that polling or S3 events start for the upload: no manual trigger needed."""
+    from video_pipeline.discovery import PIPELINE_DAG_ID, run_id
+
+    api.set_paused(PIPELINE_DAG_ID, False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.run(PIPELINE_DAG_ID, run_id("video", vid)):
+            return run_id("video", vid)
+        time.sleep(1)
+    return None
 
 
 def demo(video: Path | None, force: bool) -> None:
@@ -339,7 +425,16 @@ def demo(video: Path | None, force: bool) -> None:
     started = time.monotonic()
     if on_airflow:
         # Its scheduler would also pick up the tasks of a `dags test` run and run them a second time.
-        succeeded = triggered_run(conf)
+        api = AirflowAPI()
+        item = boto3.resource("dynamodb").Table(settings.table).get_item(Key={"video_id": vid}).get("Item")
+        run = None if force or (item and item.get("status") == "published") else automatic_run(api, vid)
+        if run:
+            print(f"demo: the upload started run {run} ({time.monotonic() - started:.0f} s after the upload)")
+        else:  # already published (forced, or not picked up): a run of our own
+            run = api.trigger("video_pipeline", conf)
+            print(f"demo: triggered run {run}")
+        print(f"      {api.base}/dags/video_pipeline/runs/{run}")
+        succeeded = api.follow("video_pipeline", run)
     else:
         command = ["airflow", "dags", "test", "video_pipeline", "-c", json.dumps(conf)]
         print(f"demo: {shlex.join(command)}  (log {HOME / 'demo.log'})")

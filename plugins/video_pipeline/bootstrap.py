@@ -7,7 +7,10 @@ that others added are kept; only the ones with our id are replaced.
 
     PYTHONPATH=plugins python -m video_pipeline.bootstrap
 
-uses boto3's default credentials and ``AWS_ENDPOINT_URL`` when it is set.
+uses boto3's default credentials and ``AWS_ENDPOINT_URL`` when it is set. With
+``VIDEO_PIPELINE_EVENTS_QUEUE`` (default ``video-pipeline-uploads``; empty: none)
+it also creates the SQS queue that the bucket notifies of uploads under the
+incoming prefix, for the ``video_events`` DAG.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 POLICY_SID = "VideoPipelinePublicSite"
 CORS_ID = "video-pipeline-site"
+QUEUE_SID = "VideoPipelineUploads"
+NOTIFICATION_ID = "video-pipeline-uploads"
 # Public ACLs stay blocked (the site is public through the policy alone, which
 # names the prefix); public policies must be allowed or AWS rejects ours.
 PUBLIC_ACCESS_BLOCK = {
@@ -155,8 +160,63 @@ def ensure_cors(s3: Any, bucket: str) -> str:
     return f"bucket {bucket}: CORS set (GET, HEAD from any origin)"
 
 
-def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings) -> list[str]:
-    """Make the bucket and table ready for the DAG; returns one line per step, saying what it did."""
+def ensure_queue(sqs: Any, s3: Any, settings: Settings) -> tuple[str, str]:
+    """The SQS queue the bucket notifies, writable by S3 for this bucket only; returns (line, ARN)."""
+    name = settings.events_queue
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        created = False
+    except ClientError as exc:
+        if _error_code(exc) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise
+        # Longer than a run of video_events takes to read and start runs, so nothing is read twice.
+        url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "120",
+                                                           "MessageRetentionPeriod": "1209600"})["QueueUrl"]
+        created = True
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": QUEUE_SID, "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:{s3.meta.partition}:s3:::{settings.bucket}"}},
+    }]}
+    current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
+    if not current or json.loads(current) != policy:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    line = (f"queue {name}: created" if created else f"queue {name}: exists") + f" ({url})"
+    return line, arn
+
+
+def ensure_notification(s3: Any, settings: Settings, queue_arn: str) -> str:
+    """Object-created events under the incoming prefix go to the queue; other configurations are kept."""
+    bucket = settings.bucket
+    ours = {
+        "Id": NOTIFICATION_ID,
+        "QueueArn": queue_arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.incoming_prefix}]}},
+    }
+    config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    config.pop("ResponseMetadata", None)
+    queues = config.get("QueueConfigurations", [])
+    mine = [q for q in queues if q.get("Id") == NOTIFICATION_ID]
+    if mine and _same_notification(mine[0], ours):
+        return f"bucket {bucket}: notification unchanged"
+    config["QueueConfigurations"] = [*(q for q in queues if q.get("Id") != NOTIFICATION_ID), ours]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    return f"bucket {bucket}: notification set (object created under {settings.incoming_prefix} to {queue_arn})"
+
+
+def _same_notification(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """S3 may spell filter rule names in another case (prefix, Prefix)."""
+    def rules(config: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(r["Name"].lower(), r["Value"]) for r in config.get("Filter", {}).get("Key", {}).get("FilterRules", [])]
+
+    return (current.get("QueueArn") == wanted["QueueArn"] and current.get("Events") == wanted["Events"]
+            and rules(current) == rules(wanted))
+
+
+def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings, sqs: Any = None) -> list[str]:
+    """Make the bucket and table (and, given ``sqs``, the events queue) ready; one line per step."""
     done = [
         ensure_bucket(s3, settings.bucket),
         ensure_table(dynamodb, settings.table),
@@ -164,6 +224,9 @@ def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings) -> list[str]:
         ensure_policy(s3, settings),
         ensure_cors(s3, settings.bucket),
     ]
+    if sqs is not None and settings.events_queue:
+        line, arn = ensure_queue(sqs, s3, settings)
+        done += [line, ensure_notification(s3, settings, arn)]
     for line in done:
         log.info("%s", line)
     return done
@@ -177,9 +240,12 @@ def main() -> None:
     lines = bootstrap(
         s3=session.client("s3", region_name=region),
         dynamodb=session.client("dynamodb", region_name=region),
+        sqs=session.client("sqs", region_name=region),
         settings=Settings.from_env(),
     )
     print("\n".join(lines))
+    if any(line.startswith("queue ") for line in lines):
+        print("S3 events: set VIDEO_PIPELINE_EVENTS_QUEUE_URL to the queue's URL above for the video_events DAG")
 
 
 if __name__ == "__main__":

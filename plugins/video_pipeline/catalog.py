@@ -44,6 +44,31 @@ class VideoCatalog:
         item = self.table.get_item(Key={"video_id": video_id}, ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
+    def get_many(self, video_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The items that exist among these ids, by id (BatchGetItem, 100 keys a call)."""
+        client, name = self.table.meta.client, self.table.name
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(video_ids))
+        for start in range(0, len(unique), 100):
+            request = {name: {"Keys": [{"video_id": v} for v in unique[start:start + 100]], "ConsistentRead": True}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(name, []):
+                    found[item["video_id"]] = _plain(item)
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def claim(self, video_id: str, **fields: Any) -> bool:
+        """Create the item ``queued`` unless it exists; False when another trigger got there first."""
+        now = _now()
+        item = {k: v for k, v in fields.items() if v is not None}
+        item.update(video_id=video_id, status="queued", created_at=now, updated_at=now)
+        try:
+            self.table.put_item(Item=_dynamo(item), ConditionExpression="attribute_not_exists(video_id)")
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def upsert(self, video_id: str, **fields: Any) -> None:
         """Set these attributes (None removes one), creating the item if needed."""
         fields["updated_at"] = _now()
@@ -68,6 +93,8 @@ class VideoCatalog:
                    reason: str | None = None, **fields: Any) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        if status != "failed":
+            fields.setdefault("failure_permanent", None)  # a new attempt clears the old verdict
         self.upsert(video_id, status=status, stage=stage, failure_reason=reason, **fields)
 
     def published(self) -> list[dict[str, Any]]:

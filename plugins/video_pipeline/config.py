@@ -22,6 +22,13 @@ _DEFAULTS = {
     "WORKER_IMAGE": "video-pipeline/worker:latest",
     "WORKER_COMMAND": "video-worker",
     "DOCKER_URL": "unix://var/run/docker.sock",
+    # Triggers: what counts as a video upload, how often to poll, where S3 events arrive.
+    "VIDEO_EXTENSIONS": "mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,ts,mts,m2ts,mxf,flv,wmv,ogv,3gp",
+    "DISCOVERY_SCHEDULE": "* * * * *",
+    "DISCOVERY_LOOKBACK_MINUTES": "60",
+    "RECONCILE_SCHEDULE": "@daily",
+    "EVENTS_QUEUE": "video-pipeline-uploads",
+    "EVENTS_QUEUE_URL": "",
 }
 
 
@@ -45,10 +52,21 @@ class Settings:
     worker_image: str
     worker_command: str
     docker_url: str
+    video_extensions: str
+    discovery_schedule: str
+    discovery_lookback_minutes: str
+    reconcile_schedule: str
+    events_queue: str
+    events_queue_url: str
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(**{field.lower(): get(field) for field in _DEFAULTS})
+
+    @property
+    def extensions(self) -> frozenset[str]:
+        """Lower-case extensions without the dot; ``*`` accepts every key (probe decides anyway)."""
+        return frozenset(e.strip().lower().lstrip(".") for e in self.video_extensions.split(",") if e.strip())
 
     def site_url(self, key: str) -> str:
         """Public URL of an object under the site prefix.

@@ -48,7 +48,8 @@ def on_task_failure(context: Any) -> None:
     settings = Settings.from_env()
     error = context.get("exception")
     stage = context["ti"].task_id
-    fields: dict[str, Any] = {}
+    # Sweeps retry transient failures, never permanent ones (see discovery.py).
+    fields: dict[str, Any] = {"failure_permanent": isinstance(error, PermanentInputError)}
     if isinstance(error, PermanentInputError):
         fields["quarantine_key"] = quarantine(settings, video, stage, error.reason)
         stage, reason = error.stage, error.reason

@@ -108,3 +108,28 @@ def test_cors_lets_players_fetch_subtitles(first_run, clients, settings):
     assert len(rules) == 1
     assert rules[0]["AllowedOrigins"] == ["*"]
     assert sorted(rules[0]["AllowedMethods"]) == ["GET", "HEAD"]
+
+
+def test_events_queue_receives_uploads_under_the_incoming_prefix_only(clients, settings, moto_endpoint):
+    s3, dynamodb = clients
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    evented = dataclasses.replace(settings, bucket="bootstrap-events", events_queue="bootstrap-uploads")
+    first = bootstrap(s3=s3, dynamodb=dynamodb, sqs=sqs, settings=evented)
+    url = sqs.get_queue_url(QueueName="bootstrap-uploads")["QueueUrl"]
+    assert first[-2:] == [
+        f"queue bootstrap-uploads: created ({url})",
+        "bucket bootstrap-events: notification set (object created under incoming/ to "
+        "arn:aws:sqs:us-east-1:123456789012:bootstrap-uploads)",
+    ]
+    again = bootstrap(s3=s3, dynamodb=dynamodb, sqs=sqs, settings=evented)
+    assert again[-2:] == [f"queue bootstrap-uploads: exists ({url})", "bucket bootstrap-events: notification unchanged"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::bootstrap-events"}}
+
+    s3.put_object(Bucket=evented.bucket, Key="incoming/a clip.mp4", Body=b"x")
+    s3.put_object(Bucket=evented.bucket, Key="work/not-an-upload.mp4", Body=b"x")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                     WaitTimeSeconds=1).get("Messages", [])]
+    from video_pipeline.discovery import keys_from_messages
+
+    assert keys_from_messages(bodies) == [("bootstrap-events", "incoming/a clip.mp4")]

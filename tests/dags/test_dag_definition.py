@@ -128,3 +128,39 @@ def test_production_compose_runs_stages_in_the_worker_image_with_a_gpu_queue():
     (device,) = services["airflow-worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert device["capabilities"] == ["gpu"]
     assert "/var/run/docker.sock:/var/run/docker.sock" in services["airflow-worker-cpu"]["volumes"]
+
+
+def test_trigger_dags(monkeypatch):
+    monkeypatch.setenv("VIDEO_PIPELINE_EVENTS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/uploads")
+    monkeypatch.setenv("VIDEO_PIPELINE_DISCOVERY_SCHEDULE", "*/2 * * * *")
+    bag = _dagbag()
+    assert bag.import_errors == {}
+
+    discovery = bag.dags["video_discovery"]
+    assert discovery.max_active_runs == 1 and discovery.schedule == "*/2 * * * *"
+    sensor = discovery.get_task("wait_for_uploads")
+    assert sensor.task_type == "S3KeySensor" and sensor.wildcard_match and sensor.bucket_key == "incoming/*"
+    assert sensor.soft_fail and sensor.mode == "reschedule" and sensor.timeout < 60
+
+    for dag_id in ("video_discovery", "video_events", "video_backfill"):
+        start = bag.dags[dag_id].get_task("start_runs")
+        assert start.operator_class.__name__ == "TriggerDagRunOperator", dag_id
+        assert start.partial_kwargs["skip_when_already_exists"] is True
+        assert start.partial_kwargs["trigger_dag_id"] == "video_pipeline"
+
+    (uploads,) = bag.dags["video_events"].schedule
+    (watcher,) = uploads.watchers
+    sqs = watcher.trigger.trigger  # the common-messaging trigger hands the queue to the Amazon provider's
+    assert type(sqs).__name__ == "SqsSensorTrigger"
+    assert sqs.sqs_queue == "https://sqs.eu-west-1.amazonaws.com/123456789012/uploads" and sqs.num_batches == 1
+
+    backfill = bag.dags["video_backfill"]
+    assert backfill.max_active_runs == 1 and backfill.schedule == "@daily"
+    assert {"prefix", "since", "until", "reprocess", "max_active", "bucket"} <= set(backfill.params)
+    assert backfill.params["reprocess"] is False
+
+
+def test_event_path_is_off_without_a_queue(monkeypatch):
+    monkeypatch.delenv("VIDEO_PIPELINE_EVENTS_QUEUE_URL", raising=False)
+    bag = _dagbag()
+    assert bag.import_errors == {} and "video_events" not in bag.dags

@@ -1,0 +1,131 @@
+"""Upload-to-run latency of the two trigger paths, on the local stack (moto server, airflow standalone).
+
+Two buckets on one Airflow: ``video_discovery`` polls the first (every minute, the default),
+the second notifies the SQS queue that ``video_events`` watches. Each sample uploads a small
+object at a random moment, so polling is sampled over its whole cycle, and takes the time
+until the ``video_pipeline`` run exists (created by the trigger) and until it starts (the
+scheduler sets it running). Appends its section to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "bench")]
+
+import stack  # noqa: E402
+from video_pipeline.bootstrap import bootstrap  # noqa: E402
+from video_pipeline.config import Settings  # noqa: E402
+from video_pipeline.discovery import PIPELINE_DAG_ID, run_id  # noqa: E402
+from video_pipeline.identity import video_id  # noqa: E402
+
+POLLED, EVENTED, QUEUE, TABLE = "bench-polled", "bench-evented", "bench-uploads", "bench-videos"
+SAMPLES = int(os.environ.get("BENCH_TRIGGER_SAMPLES", "5"))
+TARGETS = {"poll": 70.0, "event": 10.0}
+BEGIN, END = "<!-- triggers -->", "<!-- /triggers -->"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _epoch(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def sample(api: stack.AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
+    """Seconds from the upload's end to the run's creation and to its start."""
+    key = f"incoming/latency-{n:02d}.mp4"
+    s3.put_object(Bucket=bucket, Key=key, Body=f"not a video {n}".encode())  # probe fails it at once
+    uploaded = time.time()
+    rid = run_id("video", video_id(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"]))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        run = api.run(PIPELINE_DAG_ID, rid)
+        if run and run.get("start_date"):
+            return _epoch(run["queued_at"]) - uploaded, _epoch(run["start_date"]) - uploaded
+        time.sleep(0.5)
+    raise SystemExit(f"no run {rid} within 300 s of uploading s3://{bucket}/{key}")
+
+
+def main() -> None:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION=stack.REGION)
+    clients = {name: boto3.client(name) for name in ("s3", "dynamodb", "sqs")}
+    base = Settings.from_env()
+    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
+    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
+                                              "events_queue": QUEUE}))
+    home = Path(tempfile.mkdtemp(prefix="bench-triggers-"))
+    env = {**os.environ, **stack.airflow_env(home, endpoint, _free_port()),
+           "VIDEO_PIPELINE_BUCKET": POLLED, "VIDEO_PIPELINE_TABLE": TABLE,
+           "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{endpoint}/{stack.MOTO_ACCOUNT}/{QUEUE}"}
+    results: dict[str, list[tuple[float, float]]] = {"poll": [], "event": []}
+    with stack.standalone(home, env, int(env["AIRFLOW__API__PORT"])) as api:
+        for dag_id in (PIPELINE_DAG_ID, "video_discovery", "video_events"):
+            api.set_paused(dag_id, False)
+        time.sleep(30)  # let the first discovery run and the queue watcher start
+        rng = random.Random(7)
+        for n in range(SAMPLES):
+            for path, bucket in (("poll", POLLED), ("event", EVENTED)):
+                time.sleep(rng.uniform(0, 60))  # anywhere in the polling cycle
+                results[path].append(sample(api, clients["s3"], bucket, n))
+                print(f"{path:<6} created {results[path][-1][0]:5.1f} s, started {results[path][-1][1]:5.1f} s")
+    server.stop()
+    write_report(results)
+
+
+def write_report(results: dict[str, list[tuple[float, float]]]) -> None:
+    rows = []
+    for path, label in (("poll", "polling (`video_discovery`, every minute)"),
+                        ("event", "S3 events through SQS (`video_events`)")):
+        created = [c for c, _ in results[path]]
+        started = [s for _, s in results[path]]
+        verdict = "pass" if max(started) < TARGETS[path] else "**miss**"
+        rows.append(f"| {label} | {statistics.median(created):.1f} | {max(created):.1f} | "
+                    f"{statistics.median(started):.1f} | {max(started):.1f} | < {TARGETS[path]:.0f} s: {verdict} |")
+    section = f"""{BEGIN}
+## Trigger latency: upload to run start
+
+`bench/trigger_latency.py` on the local stack (moto server, `airflow standalone` with SQLite and
+LocalExecutor, sensors deferred to the triggerer), {SAMPLES} uploads per path at random moments,
+measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on the machine above. "Created": the
+trigger DAG has started the `video_pipeline` run; "started": the scheduler set it running.
+
+| path | created, median s | created, worst s | started, median s | started, worst s | target (worst) |
+|---|--:|--:|--:|--:|---|
+{chr(10).join(rows)}
+
+Polling waits for the next minute's `video_discovery` run, whose sensor looks every 10 s, then
+lists, checks DynamoDB and triggers; the S3 event path is a long-polled SQS receive in the
+triggerer, an asset event, and one `video_events` run.
+{END}
+"""
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) + 1:]
+    path.write_text(text.rstrip() + "\n\n" + section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What needs a run and under which id: discovery.py against the videos table on moto server."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+
+from video_pipeline import discovery
+from video_pipeline.bootstrap import ensure_table
+from video_pipeline.catalog import VideoCatalog
+from video_pipeline.discovery import S3Object
+
+
+@pytest.fixture
+def catalog(moto_endpoint, request) -> VideoCatalog:
+    name = f"discovery-{request.node.name}"[:255]
+    ensure_table(boto3.client("dynamodb", endpoint_url=moto_endpoint), name)
+    return VideoCatalog(boto3.resource("dynamodb", endpoint_url=moto_endpoint).Table(name))
+
+
+def objects(*keys: str) -> list[S3Object]:
+    return [S3Object("media", key, f"etag-{key}") for key in keys]
+
+
+@pytest.mark.parametrize("key, video", [
+    ("incoming/a.mp4", True), ("incoming/A.MP4", True), ("incoming/x.Mov", True), ("incoming/b.webm", True),
+    ("incoming/notes.txt", False), ("incoming/README", False), ("incoming/folder/", False),
+    ("incoming/video.mp4.part", False),
+])
+def test_video_keys_by_extension_case_insensitive(key, video):
+    assert discovery.is_video_key(key, frozenset({"mp4", "mov", "webm"})) is video
+
+
+def test_star_accepts_any_object_but_not_folder_markers():
+    assert discovery.is_video_key("incoming/README", frozenset({"*"}))
+    assert not discovery.is_video_key("incoming/sub/", frozenset({"*"}))
+
+
+def test_listing_selects_videos_in_the_time_window():
+    now = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+    entries = [
+        {"Key": "in/old.mp4", "ETag": '"1"', "LastModified": now - timedelta(days=2)},
+        {"Key": "in/new.MP4", "ETag": '"2"', "LastModified": now - timedelta(minutes=5)},
+        {"Key": "in/future.mp4", "ETag": '"3"', "LastModified": now + timedelta(minutes=5)},
+        {"Key": "in/new.txt", "ETag": '"4"', "LastModified": now - timedelta(minutes=5)},
+    ]
+    selected = discovery.select_listed(entries, "b", frozenset({"mp4"}), since=now - timedelta(hours=1), until=now)
+    assert selected == [S3Object("b", "in/new.MP4", "2")]
+
+
+def test_messages_give_created_keys_decoded_direct_and_through_sns():
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:CompleteMultipartUpload",
+              "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/My+Clip%282%29.mp4"}}}
+    removed = {**record, "eventName": "ObjectRemoved:Delete"}
+    direct = json.dumps({"Records": [record, removed]})
+    through_sns = json.dumps({"Type": "Notification", "Message": json.dumps({"Records": [record]})})
+    bodies = [direct, through_sns, json.dumps({"Event": "s3:TestEvent"}), "not json"]
+    assert discovery.keys_from_messages(bodies) == [("b", "incoming/My Clip(2).mp4")]
+
+
+def test_new_mode_takes_only_videos_no_trigger_has_claimed(catalog):
+    fresh, published, failed, claimed = objects("f.mp4", "p.mp4", "x.mp4", "c.mp4")
+    catalog.set_status(published.video_id, "published")
+    catalog.set_status(failed.video_id, "failed", reason="network", failure_permanent=False)
+    catalog.claim(claimed.video_id)
+
+    planned = discovery.plan([fresh, published, failed, claimed, fresh], catalog, mode="new")
+    assert planned == [(fresh, f"video__{fresh.video_id}")]
+
+
+def test_missing_mode_adds_stalled_claims_and_transient_failures_only(catalog):
+    stalled, started, transient, permanent, published = objects("s.mp4", "r.mp4", "t.mp4", "p.mp4", "d.mp4")
+    catalog.claim(stalled.video_id)
+    catalog.claim(started.video_id)
+    catalog.set_status(started.video_id, "queued", dag_run_id="manual__1")  # register ran: it is in hand
+    catalog.set_status(transient.video_id, "failed", reason="throttled", failure_permanent=False)
+    catalog.set_status(permanent.video_id, "failed", reason="not a video", failure_permanent=True)
+    catalog.set_status(published.video_id, "published")
+    planned = discovery.plan([stalled, started, transient, permanent, published], catalog, mode="missing", tag="abc")
+    assert planned == [(stalled, f"video__{stalled.video_id}"), (transient, f"retry__{transient.video_id}__abc")]
+
+
+def test_reprocess_mode_takes_everything_and_claims_forced_runs(catalog):
+    published, = objects("p.mp4")
+    catalog.set_status(published.video_id, "published", dag_run_id="video__x")
+    planned = discovery.plan([published], catalog, mode="reprocess", tag="t1")
+    runs = discovery.claim_runs(planned, catalog, discovered_by="backfill")
+    assert runs == [{"trigger_run_id": f"reprocess__{published.video_id}__t1",
+                     "conf": {"video_key": "p.mp4", "bucket": "media", "force": True}}]
+    item = catalog.get(published.video_id)
+    assert item["status"] == "queued" and "dag_run_id" not in item and item["discovered_by"] == "backfill"
+
+
+def test_claim_never_overwrites_an_item_that_moved_on(catalog):
+    video, = objects("v.mp4")
+    catalog.set_status(video.video_id, "processing", stage="transcode")
+    runs = discovery.claim_runs([(video, f"video__{video.video_id}")], catalog, discovered_by="poll")
+    assert runs[0]["trigger_run_id"] == f"video__{video.video_id}"  # skipped by Airflow: the run exists
+    assert catalog.get(video.video_id)["status"] == "processing"
+
+
+def test_pages_stop_at_the_size_and_say_when_more_follow(catalog):
+    videos = objects(*[f"k{i:02d}.mp4" for i in range(7)])
+    catalog.set_status(videos[1].video_id, "published")
+    page, more = discovery.plan_page(videos, catalog, mode="missing", tag=None, size=3, chunk=2)
+    assert [o.key for o, _ in page] == ["k00.mp4", "k02.mp4", "k03.mp4"] and more
+    page, more = discovery.plan_page(videos[4:], catalog, mode="missing", tag=None, size=3, chunk=2)
+    assert [o.key for o, _ in page] == ["k04.mp4", "k05.mp4", "k06.mp4"] and not more
+
+
+def test_bounds_are_utc_unless_they_say_otherwise():
+    assert discovery.parse_bound("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert discovery.parse_bound("2026-11-01T10:00:00+02:00").utcoffset() == timedelta(hours=2)
+    assert discovery.parse_bound("") is None and discovery.parse_bound(None) is None
