@@ -28,13 +28,13 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "bench"
 
 import stack  # noqa: E402
 from clip import ensure_clip  # noqa: E402
+from report import write_section  # noqa: E402
 from video_pipeline.bootstrap import bootstrap  # noqa: E402
 from video_pipeline.config import Settings  # noqa: E402
 from video_pipeline.identity import video_id  # noqa: E402
 
 BUCKET = "video-pipeline-bench"
 STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn")
-BEGIN, END = "<!-- orchestration -->", "<!-- /orchestration -->"
 
 
 def _free_port() -> int:
@@ -131,7 +131,7 @@ def write_report(clip: str, dag_s: float, shell_s: float, process_s: dict[str, f
     others = {k: v for k, v in tasks_s.items() if k not in STAGES}
     other_rows = "\n".join(f"| {name} | | | {seconds:.2f} |" for name, seconds in others.items())
     in_tasks = sum(tasks_s.values())
-    section = f"""{BEGIN}
+    section = f"""
 ## Orchestration overhead
 
 One `video_pipeline` run (`airflow dags test`, SQLite, tasks one after another in one process,
@@ -156,14 +156,8 @@ callbacks' catalog writes, and the Python tasks register, burn_inputs and publis
 {dag_s - in_tasks:.1f} s are `airflow dags test` itself: Airflow's import, DAG parse, run creation and
 scheduling between tasks. The stage columns also show how much one stage varies between runs on
 this shared 2-core machine.
-{END}
 """
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) + 1 :]
-    path.write_text(text.rstrip() + "\n\n" + section)
-    print(section)
+    print(write_section(ROOT / "BENCHMARKS.md", "orchestration", section))
 
 
 if __name__ == "__main__":

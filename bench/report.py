@@ -180,6 +180,20 @@ def write_report(path: Path, clip: Clip, results: list[Result], load: tuple[floa
     path.write_text("\n\n".join(["\n".join(lines).rstrip(), *kept]) + "\n")
 
 
+def write_section(path: Path, name: str, body: str) -> str:
+    """Put ``body`` in BENCHMARKS.md between ``<!-- name -->`` and ``<!-- /name -->``, replacing the old one.
+
+    bench/run.py rewrites the file and keeps these blocks; each other benchmark owns one.
+    """
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    section = f"{begin}\n{body.strip()}\n{end}\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if begin in text:
+        text = text[: text.index(begin)] + text[text.index(end) + len(end) + 1:]
+    path.write_text(text.rstrip() + "\n\n" + section)
+    return section
+
+
 def _method(repeats: int, contention: str) -> str:
     """How to read the table."""
     runs = ("Every command ran once." if repeats == 1 else

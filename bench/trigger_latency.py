@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "bench")]
 
 import stack  # noqa: E402
+from report import write_section  # noqa: E402
 from video_pipeline.bootstrap import bootstrap  # noqa: E402
 from video_pipeline.config import Settings  # noqa: E402
 from video_pipeline.discovery import PIPELINE_DAG_ID, run_id  # noqa: E402
@@ -34,7 +35,6 @@ from video_pipeline.identity import video_id  # noqa: E402
 POLLED, EVENTED, QUEUE, TABLE = "bench-polled", "bench-evented", "bench-uploads", "bench-videos"
 SAMPLES = int(os.environ.get("BENCH_TRIGGER_SAMPLES", "5"))
 TARGETS = {"poll": 70.0, "event": 10.0}
-BEGIN, END = "<!-- triggers -->", "<!-- /triggers -->"
 
 
 def _free_port() -> int:
@@ -102,11 +102,11 @@ def write_report(results: dict[str, list[tuple[float, float]]]) -> None:
         verdict = "pass" if max(started) < TARGETS[path] else "**miss**"
         rows.append(f"| {label} | {statistics.median(created):.1f} | {max(created):.1f} | "
                     f"{statistics.median(started):.1f} | {max(started):.1f} | < {TARGETS[path]:.0f} s: {verdict} |")
-    section = f"""{BEGIN}
+    section = f"""
 ## Trigger latency: upload to run start
 
 `bench/trigger_latency.py` on the local stack (moto server, `airflow standalone` with SQLite and
-LocalExecutor, sensors deferred to the triggerer), {SAMPLES} uploads per path at random moments,
+LocalExecutor, the S3 sensor deferred to the triggerer), {SAMPLES} uploads per path at random moments,
 measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on the machine above. "Created": the
 trigger DAG has started the `video_pipeline` run; "started": the scheduler set it running.
 
@@ -114,17 +114,12 @@ trigger DAG has started the `video_pipeline` run; "started": the scheduler set i
 |---|--:|--:|--:|--:|---|
 {chr(10).join(rows)}
 
-Polling waits for the next minute's `video_discovery` run, whose sensor looks every 10 s, then
-lists, checks DynamoDB and triggers; the S3 event path is a long-polled SQS receive in the
-triggerer, an asset event, and one `video_events` run.
-{END}
+Polling: a `video_discovery` run lists and checks DynamoDB every 10 s for up to 45 s of each
+minute and triggers as soon as something is new, so an upload waits for the next look, or for
+the next minute's run when it lands in the gap between runs. Events: a long-polled SQS receive
+in the triggerer, an asset event, one `video_events` run that starts the run.
 """
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + text[text.index(END) + len(END) + 1:]
-    path.write_text(text.rstrip() + "\n\n" + section)
-    print(section)
+    print(write_section(ROOT / "BENCHMARKS.md", "triggers", section))
 
 
 if __name__ == "__main__":
