@@ -1,13 +1,15 @@
 # video-pipeline: `make demo` runs the main job, `make test` runs the tests.
 # Both install what they need: .venv with the pinned requirements, and Debian's
-# ffmpeg and espeak-ng when they are missing and we run as root.
+# ffmpeg, espeak-ng and npm when they are missing and we run as root; the npm packages.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
-SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
+PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
+SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng npm
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -22,10 +24,10 @@ help:
 	@echo "make test   run the test suite"
 	@echo "make bench  measure every stage, the orchestration overhead and the trigger latency; write BENCHMARKS.md"
 
-demo: system-deps $(STAMP)
+demo: system-deps $(STAMP) $(NODE_STAMP)
 	$(PY) scripts/stack.py demo $(if $(VIDEO),--video "$(VIDEO)")
 
-up: system-deps $(STAMP)
+up: system-deps $(STAMP) $(NODE_STAMP)
 	$(PY) scripts/stack.py up
 
 down:  # the standard library is enough, so this works even after make clean
@@ -34,13 +36,14 @@ down:  # the standard library is enough, so this works even after make clean
 env: $(STAMP)
 	@$(PY) scripts/stack.py env
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP)
+bench: system-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/dag_overhead.py
 	$(PY) bench/trigger_latency.py
+	$(PY) bench/streaming.py
 
 venv: $(STAMP)
 
@@ -53,17 +56,25 @@ $(STAMP): requirements.txt images/worker/requirements.txt images/worker/pyprojec
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# npm packages (package-lock.json): the page's player and Shaka Packager, which the
+# package stage finds on PATH as `packager` (linked into the venv's bin).
+$(NODE_STAMP): package.json package-lock.json $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	ln -sf "$(abspath node_modules/shaka-packager/bin/packager-linux-$(PACKAGER_ARCH))" $(VENV)/bin/packager
+	rm -f node_modules/.installed-*
+	touch $@
+
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages ffmpeg espeak-ng (missing:$$missing)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng >/dev/null; \
+	    echo "installing Debian packages ffmpeg espeak-ng nodejs npm (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng nodejs npm >/dev/null; \
 	  else \
-	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg' and 'espeak-ng' (sudo apt-get install ffmpeg espeak-ng), then run make again." >&2; \
+	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg', 'espeak-ng', 'nodejs' and 'npm' (sudo apt-get install ffmpeg espeak-ng nodejs npm), then run make again." >&2; \
 	    exit 1; \
 	  fi; \
 	fi
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache bench/out test-artifacts
+	rm -rf $(VENV) node_modules .cache .pytest_cache bench/out test-artifacts

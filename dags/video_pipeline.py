@@ -58,6 +58,9 @@ source is copied to the quarantine prefix.
         "detect_fps": Param(1.0, type="number", exclusiveMinimum=0, maximum=30, description="frames sampled per second"),
         "previews": Param(True, type="boolean", description="poster, GIFs, storyboard, labelling frames"),
         "burn": Param(True, type="boolean", description="burn subtitles into the published video"),
+        "package": Param(True, type="boolean", description="HLS and MPEG-DASH streams from the ladder"),
+        "encrypt": Param(False, type="boolean",
+                         description="encrypt the streams (CENC, ClearKey); the key stays private"),
     },
 )
 def video_pipeline() -> None:
@@ -117,10 +120,28 @@ def video_pipeline() -> None:
         return {"source": top, "args": ["--subtitles", transcribe["artifacts"]["subtitles.vtt"],
                                         "--language", transcribe.get("language") or ""]}
 
+    @task(multiple_outputs=True, trigger_rule="none_failed")
+    def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
+                       transcribe: dict[str, Any] | None) -> dict:
+        """The ladder to package, its subtitle track, and (encrypt) the video's private key object."""
+        if not params["package"]:
+            return {"source": "", "args": None}
+        args = []
+        if transcribe and transcribe.get("speech"):
+            args += ["--subtitles", f"{transcribe.get('language') or 'und'}={transcribe['artifacts']['subtitles.vtt']}"]
+        if params["encrypt"]:
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            from video_pipeline.keys import ensure_key
+
+            args += ["--key", ensure_key(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(), SETTINGS,
+                                         video["video_id"])]
+        return {"source": transcode["artifacts"]["manifest.json"], "args": args}
+
     @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
         video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, detect: dict | None,
-        previews: dict | None, burn: dict | None, run_id: str, outlet_events: Any = None,
+        previews: dict | None, burn: dict | None, package: dict | None, run_id: str, outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Render and upload the page, upsert the item, refresh the index, record the assets."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -134,7 +155,7 @@ def video_pipeline() -> None:
             settings=SETTINGS,
             video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
             manifests={"probe": probe, "transcode": transcode, "transcribe": transcribe, "detect": detect,
-                       "previews": previews, "burn": burn},
+                       "previews": previews, "burn": burn, "package": package},
             run_id=run_id,
         )
         for key in (result["page_key"], f"{result['site_prefix']}video.mp4"):
@@ -159,8 +180,11 @@ def video_pipeline() -> None:
     inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output)
     burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed")
 
+    streams = package_inputs(video=video, transcode=transcode.output, transcribe=transcribe.output)
+    package = stage("package", source=streams["source"], stage_args=streams["args"], trigger_rule="none_failed")
+
     publish(video=video, probe=probe.output, transcode=transcode.output, transcribe=transcribe.output,
-            detect=detect.output, previews=previews.output, burn=burn.output)
+            detect=detect.output, previews=previews.output, burn=burn.output, package=package.output)
 
 
 video_pipeline()

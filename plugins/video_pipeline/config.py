@@ -16,6 +16,7 @@ _DEFAULTS = {
     "WORK_PREFIX": "work/",
     "SITE_PREFIX": "site/",
     "QUARANTINE_PREFIX": "quarantine/",
+    "KEYS_PREFIX": "keys/",
     "PUBLIC_BASE_URL": "",
     "AWS_CONN_ID": "aws_default",
     "RUNNER": "local",
@@ -46,6 +47,7 @@ class Settings:
     work_prefix: str
     site_prefix: str
     quarantine_prefix: str
+    keys_prefix: str
     public_base_url: str
     aws_conn_id: str
     runner: str

@@ -32,6 +32,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "include" / "templates"
 PAGE = "index.html"
 VIDEO = "video.mp4"
 SOFT = "soft.mp4"
+STREAM = "stream/"  # HLS and DASH, as the package stage laid them out
 
 # Asset names change with the video id (a new upload is a new id) or carry ?v=<hash>,
 # so they can be cached for a year; pages change with every publish.
@@ -89,6 +90,8 @@ def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
     if detect := manifests.get("detect"):
         names = ["detections.json", *(a["thumbnail"] for a in detect["animals"])]
         picks += [(detect, name, name) for name in names]
+    if package := manifests.get("package"):
+        picks += [(package, name, STREAM + name) for name in package["artifacts"] if name != "manifest.json"]
     if previews := manifests.get("previews"):
         board = previews["storyboard"]
         names = [previews["poster"]["file"], *(gif["file"] for gif in previews["gifs"]), *board["sprites"],
@@ -176,7 +179,8 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
                   files: dict[str, str]) -> dict[str, Any]:
     """What video.html.j2 shows. The page sits next to its files, so names are its relative URLs."""
     probe, transcode, burn = manifests["probe"], manifests["transcode"], manifests.get("burn")
-    transcribe, detect, previews = (manifests.get(stage) for stage in ("transcribe", "detect", "previews"))
+    transcribe, detect, previews, package = (manifests.get(stage)
+                                             for stage in ("transcribe", "detect", "previews", "package"))
     burned = bool(burn and burn["subtitles_burned"])
     speech = bool(transcribe and transcribe["speech"])
     top = transcode["renditions"][0]
@@ -220,7 +224,8 @@ def _item(settings: Settings, video: dict[str, Any], title: str,
     The language only comes with speech: Whisper names one even for music or silence.
     """
     probe, transcode = manifests["probe"], manifests["transcode"]
-    transcribe, detect, previews = (manifests.get(stage) for stage in ("transcribe", "detect", "previews"))
+    transcribe, detect, previews, package = (manifests.get(stage)
+                                             for stage in ("transcribe", "detect", "previews", "package"))
     speech = bool(transcribe and transcribe["speech"])
     page_key, video_key = folder + PAGE, folder + VIDEO
     return {
@@ -241,6 +246,9 @@ def _item(settings: Settings, video: dict[str, Any], title: str,
                      "peak_confidence": a["peak_confidence"], "thumbnail_key": folder + a["thumbnail"]}
                     for a in detect["animals"]] if detect else None,
         "poster_key": folder + previews["poster"]["file"] if previews else None,
+        "stream": {"hls_url": settings.site_url(folder + STREAM + package["hls"]),
+                   "dash_url": settings.site_url(folder + STREAM + package["dash"]),
+                   "encrypted": package["encrypted"], "key_id": package["key_id"]} if package else None,
         "page_key": page_key,
         "page_url": settings.site_url(page_key),
         "video_key": video_key,

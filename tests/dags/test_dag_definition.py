@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT  # noqa: F401  (tests/dags/conftest.py sets AIRFLOW_HOME first)
+ROOT = Path(__file__).resolve().parents[2]  # tests/dags/conftest.py has set AIRFLOW_HOME
 
 
 def _dagbag():
@@ -44,12 +45,14 @@ def test_task_graph(dag):
     downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
     assert downstream["needs_processing"] == {"probe"}
     assert {"transcode", "transcribe", "detect", "previews"} <= downstream["probe"]
-    assert downstream["transcode"] == downstream["transcribe"] == {"burn_inputs", "publish"}
+    assert downstream["transcode"] == downstream["transcribe"] == {"burn_inputs", "package_inputs", "publish"}
     assert downstream["detect"] == downstream["previews"] == {"publish"}
     assert downstream["burn_inputs"] == {"burn"}
-    assert downstream["burn"] == {"publish"}
+    assert downstream["package_inputs"] == {"package"}
+    assert downstream["burn"] == downstream["package"] == {"publish"}
     assert downstream["publish"] == set()
-    assert {t.task_type for t in dag.tasks if t.task_id in {"probe", "transcode", "burn"}} == {"VideoStageOperator"}
+    stages = {"probe", "transcode", "burn", "package"}
+    assert {t.task_type for t in dag.tasks if t.task_id in stages} == {"VideoStageOperator"}
     assert dag.params.get_param("video_key").schema["type"] == "string"
     assert dag.schedule is None
 

@@ -115,9 +115,12 @@ def test_run_publishes_page_video_subtitles_and_item(published, s3, moto_endpoin
     assert (int(item["width"]), int(item["height"])) == (640, 360)
     assert any(a["label"] == "cat" for a in item["animals"])
     assert item["renditions"] and item["subtitles"] and item["dag_run_id"]
+    assert item["stream"]["hls_url"].endswith(f"site/videos/{vid}/stream/master.m3u8")
+    assert item["stream"]["encrypted"] is False
 
     prefix = f"site/videos/{vid}/"
-    expected = {"index.html": "text/html", "video.mp4": "video/mp4", "subtitles.vtt": "text/vtt"}
+    expected = {"index.html": "text/html", "video.mp4": "video/mp4", "subtitles.vtt": "text/vtt",
+                "stream/master.m3u8": "application/vnd.apple.mpegurl", "stream/manifest.mpd": "application/dash+xml"}
     for name, content_type in expected.items():
         head = s3.head_object(Bucket=BUCKET, Key=prefix + name)
         assert head["ContentType"].startswith(content_type), name

@@ -153,6 +153,8 @@ def manifests(run_worker, source) -> dict:
     assert transcribe["speech"] and [a["label"] for a in out["detect"]["animals"]] == ["cat"]
     out["burn"] = stage("burn", transcode["artifacts"][transcode["top"]],
                         "--subtitles", transcribe["artifacts"]["subtitles.vtt"], "--language", "en")
+    out["package"] = stage("package", transcode["artifacts"]["manifest.json"],
+                           "--subtitles", f"en={transcribe['artifacts']['subtitles.vtt']}")
     return out
 
 
@@ -185,7 +187,10 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "renditions/160p.mp4", "subtitles.vtt", "subtitles.srt", "transcript.json", "poster.jpg", "preview.gif",
         "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
     }
-    assert listed == {folder + n for n in names}
+    stream = {"stream/" + n for n in manifests["package"]["artifacts"] if n != "manifest.json"}
+    assert {"stream/master.m3u8", "stream/manifest.mpd", "stream/240p/init.mp4", "stream/240p/1.m4s",
+            "stream/audio.m3u8", "stream/subtitles-en.m3u8"} <= stream
+    assert listed == {folder + n for n in names | stream}
     assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css"}
 
     expected = {
@@ -198,6 +203,10 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "preview.gif": ("image/gif", ASSET_CACHE),
         "player.js": ("text/javascript; charset=utf-8", ASSET_CACHE),
         "style.css": ("text/css; charset=utf-8", ASSET_CACHE),
+        "stream/master.m3u8": ("application/vnd.apple.mpegurl", ASSET_CACHE),
+        "stream/manifest.mpd": ("application/dash+xml", ASSET_CACHE),
+        "stream/240p/init.mp4": ("video/mp4", ASSET_CACHE),
+        "stream/240p/1.m4s": ("video/iso.segment", ASSET_CACHE),
     }
     for name, (content_type, cache) in expected.items():
         head = s3.head_object(Bucket=BUCKET, Key=folder + name)
@@ -276,7 +285,8 @@ def test_untrusted_filename_is_text(s3, published):
 
 
 def test_catalog_item_is_published_with_its_fields(site, published, source, manifests):
-    _, catalog = site
+    settings, catalog = site
+    settings_url = settings.site_url
     item = catalog.get(VIDEO_ID)
     folder = published["site_prefix"]
     assert item["status"] == "published" and "stage" not in item and "failure_reason" not in item
@@ -293,6 +303,9 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
                                 "thumbnail_key": folder + "thumbnails/cat_000.jpg"}]
     assert (item["page_url"], item["video_url"]) == (published["page_url"], published["video_url"])
     assert item["title"] == TITLE and item["poster_key"] == folder + "poster.jpg"
+    assert item["stream"] == {"hls_url": settings_url(folder + "stream/master.m3u8"),
+                              "dash_url": settings_url(folder + "stream/manifest.mpd"),
+                              "encrypted": False, "key_id": None}
     assert item["published_at"].endswith("+00:00") and item["dag_run_id"] == "manual__first"
 
 

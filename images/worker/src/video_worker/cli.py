@@ -28,6 +28,7 @@ STAGES = {
     "detect": "find animals with YOLO on sampled frames",
     "previews": "poster, animated GIFs, storyboard and frames for labelling",
     "burn": "burn subtitles into the video, plus a soft-subtitle variant",
+    "package": "HLS and MPEG-DASH (CMAF) from the ladder, optionally ClearKey-encrypted",
 }
 EXIT_OK, EXIT_RETRY, EXIT_PERMANENT, EXIT_USAGE = 0, 1, 2, 3
 EPILOG = """exit codes: 0 done; 1 failed, worth a retry; 2 permanent input error;

@@ -1,4 +1,4 @@
-"""The single subprocess wrapper for ffmpeg and ffprobe."""
+"""The single subprocess wrapper for the media tools: ffmpeg, ffprobe and Shaka Packager."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def run(
     capture_stdout: bool = False,
     cwd: Path | None = None,
 ) -> bytes:
-    """Run ffmpeg/ffprobe quietly, log the command, raise FFmpegError on failure.
+    """Run ffmpeg/ffprobe (or ``tool``) quietly, log the command, raise FFmpegError on failure.
 
     Returns stdout when ``capture_stdout`` (raw frames, JSON), else ``b""``.
     """
@@ -55,7 +55,8 @@ def run(
 
 def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
     quiet = ["-nostdin", "-loglevel", "error", "-y"] if tool == "ffmpeg" else []
-    cmd = [tool, "-hide_banner", *quiet, *(str(a) for a in args)]
+    banner = ["-hide_banner"] if tool in ("ffmpeg", "ffprobe") else []
+    cmd = [tool, *banner, *quiet, *(str(a) for a in args)]
     log.info("running: %s", shlex.join(cmd))
     return cmd
 

@@ -41,6 +41,9 @@ _DEFAULTS: dict[str, str] = {
     "DETECT_IMGSZ": "640",
     # previews
     "LABEL_EVERY_N": "10",
+    # package
+    "PACKAGER": "packager",
+    "SEGMENT_S": "4",
     # everything that runs a model
     "DEVICE": "auto",
 }

@@ -1,0 +1,119 @@
+"""package: adaptive streaming, HLS and MPEG-DASH, from the transcode ladder without re-encoding.
+
+``--source`` is the transcode stage's manifest.json; its renditions are read from
+beside it. Shaka Packager cuts them at the keyframes transcode forced into CMAF
+(fragmented MP4) segments that both protocols share, so one set of files serves
+one HLS master playlist and one MPD, each listing every rendition, the audio and
+the WebVTT subtitle tracks.
+
+``--key`` encrypts the segments with CENC (``cenc``, AES-CTR) under the video's
+ClearKey key, read from a private JSON object (``{"key_id": hex, "key": hex}``) so
+that the key is never on a command line, in a log or in XCom. No file written here
+contains it: a player gets it from a license server, by the key id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from video_worker import ffmpeg, settings
+from video_worker.errors import UsageError
+from video_worker.storage import Location
+
+log = logging.getLogger(__name__)
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "de": "Deutsch", "it": "Italiano",
+             "pt": "Português", "nl": "Nederlands", "ru": "Русский", "zh": "中文", "ja": "日本語"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subtitles", action="append", default=[], metavar="LANG=URI",
+                        help="a WebVTT track and its language, e.g. "
+                             "en=s3://bucket/work/id/transcribe/subtitles.vtt (repeatable)")
+    parser.add_argument("--segment-seconds", type=settings.positive(int), default=int(settings.get("SEGMENT_S")),
+                        help="segment length, a multiple of the ladder's keyframe interval (env VIDEO_WORKER_SEGMENT_S)")
+    parser.add_argument("--key", metavar="URI",
+                        help="CENC-encrypt with the ClearKey key in this private JSON object: "
+                             '{"key_id": hex, "key": hex}')
+
+
+def clearkey(uri: str, workdir: Path) -> tuple[str, str]:
+    """(key id, key) from the key object, as 32 lower-case hex digits each."""
+    try:
+        data = json.loads(Location(uri).download(workdir / "key").read_text())
+        kid, key = str(data["key_id"]).lower().replace("-", ""), str(data["key"]).lower()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--key {uri}: not a JSON object with key_id and key") from exc
+    if not (HEX32.match(kid) and HEX32.match(key)):
+        raise UsageError(f"--key {uri}: key_id and key must be 32 hex digits each")
+    return kid, key
+
+
+def _subtitle_tracks(specs: list[str], workdir: Path) -> list[tuple[str, Path]]:
+    tracks = []
+    for spec in specs:
+        language, _, uri = spec.partition("=")
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]+)?", language) or not uri:
+            raise UsageError(f"--subtitles {spec!r}: expected LANG=URI, e.g. en=subtitles.vtt")
+        local = Location(uri).download(workdir / f"subtitles-{language}").resolve()
+        tracks.append((language, local))
+    return tracks
+
+
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+    try:
+        ladder = json.loads(source.read_text())
+        renditions = ladder["renditions"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--source {args.source} is not a transcode manifest.json") from exc
+    keyframe_s = int(settings.get("KEYFRAME_INTERVAL_S"))
+    if args.segment_seconds % keyframe_s:
+        raise UsageError(f"--segment-seconds {args.segment_seconds} is not a multiple of the ladder's "
+                         f"{keyframe_s} s keyframe interval")
+    key = clearkey(args.key, workdir) if args.key else None
+    prefix = Location(args.source.rsplit("/", 1)[0] if "/" in args.source else ".")
+    files = {r["name"]: Location(prefix.join(r["file"])).download(workdir / r["name"]).resolve() for r in renditions}
+    protect = ",drm_label=CONTENT" if key else ""
+
+    streams = [f"in={files[r['name']]},stream=video,init_segment={r['name']}/init.mp4,"
+               f"segment_template={r['name']}/$Number$.m4s,playlist_name={r['name']}.m3u8{protect}"
+               for r in renditions]
+    if ladder.get("has_audio"):
+        streams.append(f"in={files[renditions[0]['name']]},stream=audio,init_segment=audio/init.mp4,"
+                       f"segment_template=audio/$Number$.m4s,playlist_name=audio.m3u8,"
+                       f"hls_group_id=audio,hls_name=Audio{protect}")
+    subtitles = _subtitle_tracks(args.subtitles, workdir)
+    for language, vtt in subtitles:
+        streams.append(f"in={vtt},stream=text,language={language},"
+                       f"segment_template=subtitles-{language}/$Number$.vtt,"
+                       f"playlist_name=subtitles-{language}.m3u8,hls_group_id=subtitles,"
+                       f"hls_name={LANGUAGES.get(language, language)}")
+    options = ["--segment_duration", str(args.segment_seconds),
+               "--mpd_output", "manifest.mpd", "--hls_master_playlist_output", "master.m3u8"]
+    if key:
+        options += ["--enable_raw_key_encryption", "--protection_scheme", "cenc", "--clear_lead", "0",
+                    "--protection_systems", "CommonSystem",
+                    "--keys", f"label=CONTENT:key_id={key[0]}:key={key[1]}"]
+    ffmpeg.run([*streams, *options], tool=settings.get("PACKAGER"), cwd=out)
+
+    packaged = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    ladder_bytes = sum(path.stat().st_size for path in files.values())
+    return {
+        "hls": "master.m3u8",
+        "dash": "manifest.mpd",
+        "renditions": [{k: r[k] for k in ("name", "width", "height")} for r in renditions],
+        "audio": bool(ladder.get("has_audio")),
+        "subtitles": [{"language": language, "playlist": f"subtitles-{language}.m3u8"} for language, _ in subtitles],
+        "segment_seconds": args.segment_seconds,
+        "encrypted": key is not None,
+        "key_id": key[0] if key else None,
+        "size_bytes": packaged,
+        "ladder_bytes": ladder_bytes,
+        "size_overhead": round(packaged / ladder_bytes - 1, 4) if ladder_bytes else None,
+    }

@@ -1,0 +1,42 @@
+"""Per-video ClearKey keys for encrypted streams: made once, kept out of the public site.
+
+One private object per key, ``{keys_prefix}<key id>.json``, named by the key id so
+that a license endpoint, which players ask by key id, reads it directly. The key id
+derives from the video id, so every run of a video (retries, reprocessing) finds the
+same key, and the key id alone says nothing about the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from video_pipeline.config import Settings
+
+
+def key_id(video_id: str) -> str:
+    """32 hex digits (16 bytes, a CENC key id)."""
+    return hashlib.sha256(f"clearkey:{video_id}".encode()).hexdigest()[:32]
+
+
+def key_uri(settings: Settings, kid: str) -> str:
+    return f"s3://{settings.bucket}/{settings.keys_prefix}{kid}.json"
+
+
+def ensure_key(s3: Any, settings: Settings, video_id: str) -> str:
+    """The URI of the video's key object, created with a random key the first time."""
+    kid = key_id(video_id)
+    name = f"{settings.keys_prefix}{kid}.json"
+    try:
+        s3.head_object(Bucket=settings.bucket, Key=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        body = {"key_id": kid, "key": secrets.token_hex(16), "video_id": video_id}
+        s3.put_object(Bucket=settings.bucket, Key=name, Body=json.dumps(body).encode(),
+                      ContentType="application/json", ServerSideEncryption="AES256")
+    return key_uri(settings, kid)
