@@ -1,6 +1,6 @@
 # video-pipeline: `make demo` runs the main job, `make test` runs the tests.
 # Both install what they need: .venv with the pinned requirements, and Debian's
-# ffmpeg, espeak-ng and npm when they are missing and we run as root; the npm packages.
+# ffmpeg, espeak-ng, npm and chromium (browser tests) when they are missing and we run as root; the npm packages.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
-SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng npm
+SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng npm chromium
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -68,10 +68,10 @@ system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages ffmpeg espeak-ng nodejs npm (missing:$$missing)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng nodejs npm >/dev/null; \
+	    echo "installing Debian packages ffmpeg espeak-ng nodejs npm chromium (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng nodejs npm chromium >/dev/null; \
 	  else \
-	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg', 'espeak-ng', 'nodejs' and 'npm' (sudo apt-get install ffmpeg espeak-ng nodejs npm), then run make again." >&2; \
+	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg', 'espeak-ng', 'nodejs', 'npm' and 'chromium' (sudo apt-get install ffmpeg espeak-ng nodejs npm chromium), then run make again." >&2; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -158,7 +158,7 @@ def video_pipeline() -> None:
                        "previews": previews, "burn": burn, "package": package},
             run_id=run_id,
         )
-        for key in (result["page_key"], f"{result['site_prefix']}video.mp4"):
+        for key in (result["page_key"], result["video_key"]):
             outlet_events[PUBLISHED].add(Asset(f"s3://{SETTINGS.bucket}/{key}"))
         return result
 

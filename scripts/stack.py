@@ -47,7 +47,8 @@ REGION = "us-east-1"
 MOTO_PORT = int(os.environ.get("VIDEO_PIPELINE_LOCAL_PORT", "5000"))
 AIRFLOW_PORT = int(os.environ.get("VIDEO_PIPELINE_AIRFLOW_PORT", "8080"))
 # What the command line of a process we started contains: a recycled pid is never signalled.
-PROCESSES = {"airflow": "airflow standalone", "moto": "moto.server"}
+PROCESSES = {"airflow": "airflow standalone", "moto": "moto.server", "license": "video_pipeline.license"}
+LICENSE_PORT = int(os.environ.get("VIDEO_PIPELINE_LICENSE_PORT", "5001"))
 FINISHED = ("success", "failed", "skipped", "upstream_failed", "removed")
 DAG_TEST_TASK = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)")
 
@@ -109,6 +110,8 @@ def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str
         "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor starts this many worker processes
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",  # standalone runs a triggerer: sensors wait there
         "VIDEO_PIPELINE_EVENTS_QUEUE_URL": events_queue_url(endpoint),
+        "VIDEO_PIPELINE_LICENSE_URL": os.environ.get("VIDEO_PIPELINE_LICENSE_URL")
+        or f"http://127.0.0.1:{LICENSE_PORT}/clearkey",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
             {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": REGION}}),
         "AWS_ENDPOINT_URL": endpoint,
@@ -199,6 +202,15 @@ def ensure_moto() -> None:
     proc = start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(MOTO_PORT)])
     wait_for("moto", lambda: answers(f"{endpoint}/moto-api/") is not None, proc, 60)
     print(f"moto: started at {endpoint} (log {HOME / 'moto.log'})")
+
+
+def ensure_license_server() -> None:
+    """The ClearKey license endpoint for encrypted streams, reading keys from the local bucket."""
+    if running("license"):
+        return
+    proc = start("license", [sys.executable, "-m", "video_pipeline.license", "--port", str(LICENSE_PORT)])
+    wait_for("license", lambda: answers(f"http://127.0.0.1:{LICENSE_PORT}/") is not None, proc, 30)
+    print(f"license: ClearKey licenses on http://127.0.0.1:{LICENSE_PORT}/clearkey (log {HOME / 'license.log'})")
 
 
 class AirflowAPI:
@@ -312,6 +324,7 @@ def run_bootstrap() -> None:
 
 def up() -> None:
     ensure_moto()
+    ensure_license_server()
     proc = None
     if running("airflow"):
         print("airflow: running")
@@ -339,6 +352,7 @@ stop        make down""")
 
 def down() -> None:
     stop("airflow")
+    stop("license")
     stop("moto")
 
 

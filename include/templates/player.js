@@ -1,14 +1,67 @@
 // Behaviour of the video pages. It lives in this file, not in the HTML, so that a strict
 // Content-Security-Policy (script-src 'self') can be set: elements declare what they do
 // with data attributes.
+//   data-dash, data-hls            on the video: the adaptive stream, played with Shaka Player
+//                                  where Media Source Extensions exist (else the MP4 <source>)
+//   data-license-url, data-key-id  on the video: an encrypted stream and where its ClearKey is
+//   data-burned                    on the video: the subtitles are burned into the picture
+//   data-subtitles                 a <select> filled with the stream's subtitle tracks
 //   data-seek="12.5"               a click plays the video from 12.5 s
 //   data-end="15"                  with data-seek: the transcript line is marked while it plays
 //   data-sprite, data-xywh="x,y,w,h"  a storyboard tile: its part of the sprite sheet
+//   data-scrub, data-scrub-preview the seek bar under the player, previewing the storyboard
+//   data-at="12.5"                 a chip placed on the timeline at 12.5 s
 "use strict";
 
 (() => {
   const video = document.querySelector("video[data-player]");
   if (!video) return;
+  const status = document.querySelector("[data-player-status]");
+  const say = (text) => { if (status) status.textContent = text; };
+
+  async function adaptive() {
+    const { dash, licenseUrl } = video.dataset;
+    if (!dash || !window.shaka) return;
+    shaka.polyfill.installAll();
+    if (!shaka.Player.isBrowserSupported()) return; // keep the MP4
+    const player = new shaka.Player();
+    window.videoPlayer = player; // for the console and the browser tests
+    player.addEventListener("error", (event) => say(`Playback failed: ${event.detail.message || event.detail.code}`));
+    if (licenseUrl !== undefined) {
+      if (!licenseUrl) {
+        say("This video is encrypted and no license server is configured.");
+        return;
+      }
+      player.configure({ drm: { servers: { "org.w3.clearkey": licenseUrl } } });
+    }
+    // The stream's WebVTT tracks replace the MP4's <track>, so no subtitle shows twice.
+    for (const track of video.querySelectorAll("track")) track.remove();
+    try {
+      await player.attach(video);
+      // DASH; the HLS master (data-hls) lists the same CMAF segments for native HLS players.
+      await player.load(new URL(dash, document.baseURI).href);
+      subtitleChoice(player);
+      video.dataset.adaptive = "true";
+      say("");
+    } catch (error) {
+      say(`Playback failed: ${error.message || error.code}`);
+    }
+  }
+  // The stream's subtitle tracks in a menu; off by default when the text is burned into the picture.
+  function subtitleChoice(player) {
+    const menu = document.querySelector("[data-subtitles]");
+    const tracks = player.getTextTracks();
+    if (!menu || !tracks.length) return;
+    const names = new Intl.DisplayNames([document.documentElement.lang || "en"], { type: "language" });
+    const name = (t) => t.label || (t.language ? names.of(t.language) : "Subtitles");
+    menu.replaceChildren(new Option("Off", ""), ...tracks.map((t) => new Option(name(t), String(t.id))));
+    const choose = () => player.selectTextTrack(tracks.find((t) => String(t.id) === menu.value) || null);
+    menu.value = "burned" in video.dataset ? "" : String(tracks[0].id);
+    menu.addEventListener("change", choose);
+    choose();
+    menu.closest("[hidden]")?.removeAttribute("hidden");
+  }
+  adaptive();
 
   document.addEventListener("click", (event) => {
     const target = event.target.closest("[data-seek]");
@@ -24,6 +77,38 @@
     tile.style.backgroundPosition = `${-x}px ${-y}px`;
     tile.style.width = `${w}px`;
     tile.style.height = `${h}px`;
+  }
+
+  // The seek bar: follows the video, seeks on input, and shows the storyboard frame under the pointer.
+  const timeline = document.querySelector("[data-timeline]");
+  const scrub = document.querySelector("[data-scrub]");
+  const preview = document.querySelector("[data-scrub-preview]");
+  const tiles = [...document.querySelectorAll(".storyboard [data-sprite][data-xywh]")];
+  if (timeline && scrub) {
+    const duration = Number(timeline.dataset.duration) || 1;
+    for (const chip of timeline.querySelectorAll("[data-at]")) {
+      chip.parentElement.style.left = `${(100 * Number(chip.dataset.at)) / duration}%`;
+    }
+    video.addEventListener("timeupdate", () => { scrub.value = String(video.currentTime); });
+    scrub.addEventListener("input", () => { video.currentTime = Number(scrub.value); });
+    const frame = preview?.querySelector(".thumb-frame");
+    const label = preview?.querySelector("time");
+    scrub.addEventListener("pointermove", (event) => {
+      if (!preview || !tiles.length) return;
+      const box = scrub.getBoundingClientRect();
+      const share = Math.min(Math.max((event.clientX - box.left) / box.width, 0), 1);
+      const t = share * duration;
+      const tile = tiles.filter((el) => Number(el.dataset.seek) <= t).pop() || tiles[0];
+      const [x, y, w, h] = tile.dataset.xywh.split(",").map(Number);
+      frame.style.backgroundImage = `url(${JSON.stringify(tile.dataset.sprite)})`;
+      frame.style.backgroundPosition = `${-x}px ${-y}px`;
+      frame.style.width = `${w}px`;
+      frame.style.height = `${h}px`;
+      label.textContent = `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, "0")}`;
+      preview.style.left = `${share * 100}%`;
+      preview.hidden = false;
+    });
+    scrub.addEventListener("pointerleave", () => { if (preview) preview.hidden = true; });
   }
 
   const lines = [...document.querySelectorAll(".transcript [data-seek][data-end]")];

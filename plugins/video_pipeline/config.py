@@ -18,6 +18,7 @@ _DEFAULTS = {
     "QUARANTINE_PREFIX": "quarantine/",
     "KEYS_PREFIX": "keys/",
     "PUBLIC_BASE_URL": "",
+    "LICENSE_URL": "",
     "AWS_CONN_ID": "aws_default",
     "RUNNER": "local",
     "WORKER_IMAGE": "video-pipeline/worker:latest",
@@ -49,6 +50,7 @@ class Settings:
     quarantine_prefix: str
     keys_prefix: str
     public_base_url: str
+    license_url: str
     aws_conn_id: str
     runner: str
     worker_image: str

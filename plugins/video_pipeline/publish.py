@@ -28,7 +28,10 @@ from video_pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "include" / "templates"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "include" / "templates"
+# The adaptive player, from npm (package-lock.json), served from the site: no third-party CDN.
+PLAYER_JS = ROOT / "node_modules" / "shaka-player" / "dist" / "shaka-player.compiled.js"
 PAGE = "index.html"
 VIDEO = "video.mp4"
 SOFT = "soft.mp4"
@@ -56,8 +59,13 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
         list(pool.map(lambda item: _copy(s3, item[1], settings.bucket, folder + item[0]), files.items()))
     context = _page_context(s3, title, manifests, files)
     uploaded = [folder + name for name in files]
+    if context["stream"]:
+        player_key = _put_player(s3, settings)
+        uploaded.append(player_key)
+        context["stream"]["player"] = _href(player_key, folder.rstrip("/"))
+        context["stream"]["license_url"] = settings.license_url
     uploaded += _render(s3, env, "video.html.j2", context, settings.bucket, folder + PAGE,
-                        statics=("style.css", "player.js"))
+                        statics=("style.css", "player.js", "favicon.svg"))
     _remove_stale(s3, settings.bucket, folder, set(uploaded))
 
     item = _item(settings, video, title, manifests, folder, run_id)
@@ -68,6 +76,7 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
         "page_url": item["page_url"],
         "page_key": item["page_key"],
         "video_url": item["video_url"],
+        "video_key": item["video_key"],
         "site_prefix": folder,
         "uploaded": uploaded,
     }
@@ -79,18 +88,20 @@ def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
     Names are the worker's own, except that the video played on the page is
     ``video.mp4``: burned subtitles when burn ran, else the top rendition.
     """
-    transcode, burn = manifests["transcode"], manifests.get("burn")
-    picks = [(burn, burn["burned"], VIDEO) if burn else (transcode, transcode["top"], VIDEO)]
-    if burn and burn["subtitles_burned"]:
-        picks.append((burn, burn["soft"], SOFT))
-    picks += [(transcode, r["file"], r["file"]) for r in transcode["renditions"]]
+    transcode, burn, package = manifests["transcode"], manifests.get("burn"), manifests.get("package")
+    picks = []
+    if not _protected(manifests):  # an encrypted video is only published encrypted
+        picks = [(burn, burn["burned"], VIDEO) if burn else (transcode, transcode["top"], VIDEO)]
+        if burn and burn["subtitles_burned"]:
+            picks.append((burn, burn["soft"], SOFT))
+        picks += [(transcode, r["file"], r["file"]) for r in transcode["renditions"]]
     if transcribe := manifests.get("transcribe"):
         subtitles = transcribe["subtitles"].values() if transcribe["speech"] else ()
         picks += [(transcribe, name, name) for name in (transcribe["transcript"], *subtitles)]
     if detect := manifests.get("detect"):
         names = ["detections.json", *(a["thumbnail"] for a in detect["animals"])]
         picks += [(detect, name, name) for name in names]
-    if package := manifests.get("package"):
+    if package:
         picks += [(package, name, STREAM + name) for name in package["artifacts"] if name != "manifest.json"]
     if previews := manifests.get("previews"):
         board = previews["storyboard"]
@@ -98,6 +109,21 @@ def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
                  board["vtt"]]
         picks += [(previews, name, name) for name in names]
     return {dest: manifest["artifacts"][name] for manifest, name, dest in picks}
+
+
+def _protected(manifests: dict[str, dict[str, Any] | None]) -> bool:
+    return bool((manifests.get("package") or {}).get("encrypted"))
+
+
+def _put_player(s3: Any, settings: Settings) -> str:
+    """The player script, once for the whole site, named by its content."""
+    body = PLAYER_JS.read_bytes()
+    key = f"{settings.site_prefix}assets/shaka-player.{hashlib.sha256(body).hexdigest()[:12]}.js"
+    try:
+        s3.head_object(Bucket=settings.bucket, Key=key)
+    except s3.exceptions.ClientError:
+        _put(s3, settings.bucket, key, body)
+    return key
 
 
 def _headers(name: str) -> dict[str, str]:
@@ -172,7 +198,7 @@ def _put_index(s3: Any, env: Environment, catalog: VideoCatalog, settings: Setti
         "animals": sorted({a["label"] for a in item.get("animals") or []}),
     } for item in items]
     return _render(s3, env, "index.html.j2", {"videos": videos}, settings.bucket,
-                   settings.site_prefix + PAGE, statics=("style.css",))
+                   settings.site_prefix + PAGE, statics=("style.css", "favicon.svg"))
 
 
 def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | None],
@@ -185,11 +211,13 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
     speech = bool(transcribe and transcribe["speech"])
     top = transcode["renditions"][0]
     size = f"{top['width']}×{top['height']}"
-    downloads = [_download(VIDEO, "Video, subtitles burned in" if burned else "Video", size)]
+    downloads = []
+    if VIDEO in files:
+        downloads.append(_download(VIDEO, "Video, subtitles burned in" if burned else "Video", size))
     if SOFT in files:
         downloads.append(_download(SOFT, "Video, subtitles selectable in the player", size))
     downloads += [_download(r["file"], f"{r['name']} rendition", f"{r['width']}×{r['height']}", r["size_bytes"])
-                  for r in transcode["renditions"]]
+                  for r in transcode["renditions"] if r["file"] in files]
     if speech:
         downloads += [_download(transcribe["subtitles"]["vtt"], "Subtitles (WebVTT)"),
                       _download(transcribe["subtitles"]["srt"], "Subtitles (SubRip)")]
@@ -200,7 +228,8 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
     return {
         "title": title,
         "home": f"../../{PAGE}",
-        "video": {"src": VIDEO, "width": top["width"], "height": top["height"], "burned": burned,
+        "video": {"src": VIDEO if VIDEO in files else None, "width": top["width"], "height": top["height"],
+                  "burned": burned,
                   "poster": previews["poster"]["file"] if previews else None},
         "probe": probe,
         "language": ({"code": transcribe["language"], "probability": transcribe["language_probability"]}
@@ -214,6 +243,8 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
         "storyboard": (_storyboard_tiles(_read(s3, files[previews["storyboard"]["vtt"]]))
                        if previews else []),
         "downloads": downloads,
+        "stream": {"dash": STREAM + package["dash"], "hls": STREAM + package["hls"],
+                   "encrypted": package["encrypted"], "key_id": package["key_id"]} if package else None,
     }
 
 
@@ -227,7 +258,8 @@ def _item(settings: Settings, video: dict[str, Any], title: str,
     transcribe, detect, previews, package = (manifests.get(stage)
                                              for stage in ("transcribe", "detect", "previews", "package"))
     speech = bool(transcribe and transcribe["speech"])
-    page_key, video_key = folder + PAGE, folder + VIDEO
+    page_key = folder + PAGE
+    video_key = folder + (STREAM + package["hls"] if _protected(manifests) else VIDEO)
     return {
         "source_bucket": video["bucket"],
         "source_key": video["key"],

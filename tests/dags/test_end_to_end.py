@@ -46,12 +46,30 @@ def cat_clip(make_media, speak, media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow(moto_endpoint, tmp_path_factory):
+def license_url(moto_endpoint):
+    """The ClearKey license endpoint, serving the keys in the e2e bucket, on a free port."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    import boto3
+
+    from video_pipeline.license import handler, s3_lookup
+
+    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(s3_lookup(boto3.client("s3"), settings)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/clearkey"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def airflow(moto_endpoint, tmp_path_factory, license_url):
     """An Airflow home on SQLite pointed at the moto endpoint; returns a runner of airflow commands."""
     import boto3
 
     home = tmp_path_factory.mktemp("airflow-e2e")
-    env = {**os.environ, **stack.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET}
+    env = {**os.environ, **stack.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET,
+           "VIDEO_PIPELINE_LICENSE_URL": license_url}
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
@@ -172,3 +190,147 @@ def test_corrupt_upload_fails_with_reason_is_quarantined_and_publishes_nothing(a
         ).fetchall())
     assert rows["probe"] == "failed:1"
     assert rows["transcode"] == rows["publish"] == "upstream_failed:0"
+
+
+# The pages in a real browser: Debian's Chromium, headless, driven by Playwright. ----------------
+
+PROTECTED_KEY = "incoming/protected cat.mp4"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def protected(airflow, s3, cat_clip):
+    """The same clip under another key, published encrypted."""
+    s3.upload_file(str(cat_clip), BUCKET, PROTECTED_KEY)
+    vid = video_id(BUCKET, PROTECTED_KEY, s3.head_object(Bucket=BUCKET, Key=PROTECTED_KEY)["ETag"])
+    result = _trigger(airflow, PROTECTED_KEY, encrypt=True)
+    return vid, result
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, url: str, *, width: int = 1280, height: int = 900, block: str | None = None):
+    """A fresh page at ``url``; returns it and the list its console errors go to."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    if block:  # the license server is out of reach
+
+        def refuse(route) -> None:
+            errors.append(f"blocked {route.request.url}")
+            route.abort()
+
+        page.route(lambda target: target.startswith(block), refuse)
+    page.goto(url)
+    return page, errors
+
+
+def _wait(page, expression: str, errors: list[str], timeout_s: float = 30) -> None:
+    """Wait until ``expression`` holds in the page; on failure say what the page said."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => {expression}", timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        state = page.evaluate("""() => ({
+            status: document.querySelector('[data-player-status]')?.textContent,
+            time: document.querySelector('video').currentTime,
+            tracks: [...document.querySelector('video').textTracks].map(t => [t.label, t.mode, t.cues?.length]),
+        })""")
+        raise AssertionError(f"not within {timeout_s} s: {expression}; {state}; console {errors}") from None
+
+
+ADAPTIVE = "document.querySelector('video').dataset.adaptive === 'true'"
+
+
+def _play(page) -> None:
+    # Not awaited: without its key an encrypted video never starts, and play() never settles.
+    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {}); }")
+
+
+def _current_time(page) -> float:
+    return page.evaluate("() => document.querySelector('video').currentTime")
+
+
+def test_page_plays_the_adaptive_stream_with_subtitles_and_seeks(published, browser, moto_endpoint):
+    vid, _ = published
+    page, errors = _open(browser, _item(moto_endpoint, vid)["page_url"])
+    _wait(page, ADAPTIVE, errors)
+    variants = page.evaluate("() => window.videoPlayer.getVariantTracks().map(t => t.height)")
+    assert sorted(set(variants)) == [360]  # the ladder of a 640x360 source: one rendition
+    _play(page)
+    _wait(page, "document.querySelector('video').currentTime > 1.5", errors)
+
+    tracks = page.evaluate("() => window.videoPlayer.getTextTracks().map(t => t.language)")
+    assert tracks == ["en"]
+    page.select_option("[data-subtitles]", label="English")  # the viewer turns subtitles on (burned in: off)
+    _wait(page, "[...document.querySelector('video').textTracks].some(t => t.mode === 'showing' && t.cues?.length)",
+          errors)
+    page.evaluate("""() => {  // back to the first line, as the clip (8 s) may have played past it
+        const video = document.querySelector('video');
+        const track = [...video.textTracks].find(t => t.mode === 'showing');
+        video.currentTime = track.cues[0].startTime + 0.2;
+        video.play().catch(() => {});
+    }""")
+    _wait(page, "[...document.querySelector('video').textTracks]"
+                ".some(t => t.mode === 'showing' && t.activeCues && t.activeCues.length > 0)", errors)
+
+    line = page.locator(".transcript button.line").last
+    target = float(line.get_attribute("data-seek"))
+    line.click()
+    page.wait_for_function(f"() => document.querySelector('video').currentTime >= {target}", timeout=15000)
+    chip = page.locator(".chips .chip").first
+    chip_time = float(chip.get_attribute("data-seek"))
+    chip.click()
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('video').currentTime - {chip_time}) < 1.5", timeout=15000)
+    page.locator(".scrub").hover(position={"x": 200, "y": 5})  # the storyboard frame under the pointer
+    assert page.locator("[data-scrub-preview]").is_visible()
+    assert "storyboard" in page.evaluate("() => document.querySelector('.thumb-frame').style.backgroundImage")
+    assert "Cat <script>alert(1)</script> & friends.mp4" in page.locator("h1").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "page-desktop.png", full_page=True)
+    phone, phone_errors = _open(browser, _item(moto_endpoint, vid)["page_url"], width=390, height=844)
+    _wait(phone, ADAPTIVE, phone_errors)
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    phone.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
+    assert errors == [] and phone_errors == []
+
+
+def test_encrypted_stream_plays_with_the_license_and_not_without(protected, browser, moto_endpoint, s3,
+                                                                  license_url):
+    vid, result = protected
+    item = _item(moto_endpoint, vid)
+    assert item["status"] == "published" and item["stream"]["encrypted"], result.stdout[-3000:]
+    folder = f"site/videos/{vid}/"
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
+    assert folder + "video.mp4" not in listed and not any(k.endswith(".mp4") and "/stream/" not in k
+                                                          for k in listed)  # nothing in the clear
+
+    page, errors = _open(browser, item["page_url"])
+    _wait(page, ADAPTIVE, errors)
+    _play(page)
+    _wait(page, "document.querySelector('video').currentTime > 1.5", errors)
+    assert page.evaluate("() => document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames") > 10
+    assert errors == []
+
+    blocked, blocked_errors = _open(browser, item["page_url"], block=license_url)
+    blocked.wait_for_function("() => document.querySelector('[data-player-status]').textContent !== ''",
+                              timeout=30000)
+    _play(blocked)
+    blocked.wait_for_timeout(3000)
+    state = blocked.evaluate("() => [document.querySelector('video').currentTime, "
+                             "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames, "
+                             "document.querySelector('[data-player-status]').textContent]")
+    assert state[1] == 0 and "Shaka Error 6007" in state[2], (state, blocked_errors)  # 6007: no license

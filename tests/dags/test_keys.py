@@ -37,3 +37,40 @@ def test_a_video_gets_one_random_key_kept_private(s3, settings, moto_endpoint):
     with pytest.raises(urllib.error.HTTPError) as denied:  # the site is public, keys are not
         urllib.request.urlopen(f"{moto_endpoint}/keys-test/keys/{kid}.json", timeout=10)
     assert denied.value.code == 403
+
+
+def test_license_endpoint_answers_clearkey_requests_over_http(s3, settings):
+    import base64
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from video_pipeline.license import handler, s3_lookup
+
+    ensure_key(s3, settings, "aaaaaaaaaaaaaaaa")
+    kid = key_id("aaaaaaaaaaaaaaaa")
+    key = json.loads(s3.get_object(Bucket="keys-test", Key=f"keys/{kid}.json")["Body"].read())["key"]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(s3_lookup(s3, settings)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/clearkey"
+
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def ask(*kids: str) -> tuple[int, dict, str]:
+        request = urllib.request.Request(url, data=json.dumps({"kids": list(kids), "type": "temporary"}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response), response.headers["Access-Control-Allow-Origin"]
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error), error.headers["Access-Control-Allow-Origin"]
+
+    try:
+        status, body, cors = ask(b64url(bytes.fromhex(kid)))
+        assert (status, cors) == (200, "*")
+        assert body == {"keys": [{"kty": "oct", "kid": b64url(bytes.fromhex(kid)),
+                                  "k": b64url(bytes.fromhex(key))}], "type": "temporary"}
+        status, body, _ = ask(b64url(bytes(16)))  # a key id nobody has
+        assert status == 404 and body["keys"] == []
+    finally:
+        server.shutdown()

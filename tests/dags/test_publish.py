@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import posixpath
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -89,7 +90,10 @@ def body(s3, key: str) -> bytes:
 def check_safe(page: Node) -> None:
     """No inline script, no event handler attribute: the page works under script-src 'self'."""
     scripts = list(page.iter("script"))
-    assert [s.attrs.get("src", "").split("?")[0] for s in scripts] == ["player.js"]
+    sources = [s.attrs.get("src", "").split("?")[0] for s in scripts]
+    # Our own scripts only, from the site: the adaptive player (if the video has streams), then ours.
+    assert sources[-1] == "player.js" and all(re.fullmatch(r"\.\./\.\./assets/shaka-player\.\w+\.js", src)
+                                               for src in sources[:-1])
     assert all("defer" in s.attrs and not s.text().strip() for s in scripts)
     assert not [(n.tag, a) for n in page.iter() for a in n.attrs if a.startswith("on")]
     assert not list(page.iter("style")) and not [n for n in page.iter() if "style" in n.attrs]
@@ -183,7 +187,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
     folder = published["site_prefix"]
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     names = {
-        "index.html", "player.js", "style.css", "video.mp4", "soft.mp4", "renditions/240p.mp4",
+        "index.html", "player.js", "style.css", "favicon.svg", "video.mp4", "soft.mp4", "renditions/240p.mp4",
         "renditions/160p.mp4", "subtitles.vtt", "subtitles.srt", "transcript.json", "poster.jpg", "preview.gif",
         "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
     }
@@ -191,7 +195,10 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
     assert {"stream/master.m3u8", "stream/manifest.mpd", "stream/240p/init.mp4", "stream/240p/1.m4s",
             "stream/audio.m3u8", "stream/subtitles-en.m3u8"} <= stream
     assert listed == {folder + n for n in names | stream}
-    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css"}
+    player = [k for k in published["uploaded"] if k.startswith("site/assets/shaka-player.")]
+    assert len(player) == 1 and player[0].endswith(".js")  # once for the site, named by its content
+    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css", "site/favicon.svg", *player}
+    assert s3.head_object(Bucket=BUCKET, Key=player[0])["ContentType"] == "text/javascript; charset=utf-8"
 
     expected = {
         "index.html": ("text/html; charset=utf-8", PAGE_CACHE),
@@ -317,8 +324,10 @@ def test_index_lists_the_video(s3, published):
     assert [i.attrs["src"] for i in card.iter("img")] == [f"videos/{VIDEO_ID}/poster.jpg"]
     text = card.text()
     assert TITLE in text and "0:04" in text and "English" in text and "cat" in text
-    [css] = index.iter("link")
-    s3.head_object(Bucket=BUCKET, Key="site/" + urlsplit(css.attrs["href"]).path)
+    links = {link.attrs["rel"]: link.attrs["href"] for link in index.iter("link")}
+    assert set(links) == {"stylesheet", "icon"}
+    for href in links.values():
+        s3.head_object(Bucket=BUCKET, Key="site/" + urlsplit(href).path)
 
 
 def test_publishing_again_gives_the_same_keys_and_page(s3, site, source, manifests, published):
@@ -362,7 +371,7 @@ def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s
 
     folder = result["site_prefix"]
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
-    assert listed == {folder + n for n in ("index.html", "player.js", "style.css", "video.mp4",
+    assert listed == {folder + n for n in ("index.html", "player.js", "style.css", "favicon.svg", "video.mp4",
                                            "renditions/240p.mp4", "renditions/160p.mp4")}
     assert len(full["uploaded"]) > len(result["uploaded"])
     top = manifests["transcode"]["artifacts"]["renditions/240p.mp4"].removeprefix(f"s3://{BUCKET}/")
