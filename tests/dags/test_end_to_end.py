@@ -223,6 +223,7 @@ def _open(browser, url: str, *, width: int = 1280, height: int = 900, block: str
     """A fresh page at ``url``; returns it and the list its console errors go to."""
     page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
+    page.on("dialog", lambda dialog: errors.append(f"a script ran: {dialog.message}"))  # <script> in a name
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     if block:  # the license server is out of reach
@@ -286,6 +287,7 @@ def test_page_plays_the_adaptive_stream_with_subtitles_and_seeks(published, brow
     _wait(page, "[...document.querySelector('video').textTracks]"
                 ".some(t => t.mode === 'showing' && t.activeCues && t.activeCues.length > 0)", errors)
 
+    _wait(page, "document.querySelector('.transcript [aria-current]') !== null", errors)  # the line being said
     line = page.locator(".transcript button.line").last
     target = float(line.get_attribute("data-seek"))
     line.click()
@@ -306,6 +308,19 @@ def test_page_plays_the_adaptive_stream_with_subtitles_and_seeks(published, brow
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scrolling
     phone.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
     assert errors == [] and phone_errors == []
+
+
+def test_without_scripts_the_page_plays_the_mp4(published, browser, moto_endpoint):
+    vid, _ = published
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(_item(moto_endpoint, vid)["page_url"])
+    video = page.locator("video")
+    video.evaluate("v => { v.muted = true; }")  # Playwright's own evaluation still runs
+    assert video.evaluate("v => v.currentSrc").endswith("/video.mp4")
+    video.evaluate("v => v.play().catch(() => {})")
+    page.wait_for_function("() => document.querySelector('video').currentTime > 1", timeout=30000)
+    context.close()
 
 
 def test_encrypted_stream_plays_with_the_license_and_not_without(protected, browser, moto_endpoint, s3,

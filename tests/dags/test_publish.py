@@ -239,7 +239,7 @@ def test_page_has_player_with_subtitle_track(page):
 
 
 def test_transcript_lines_seek_the_player(page, s3, manifests):
-    [transcript] = page.iter("ol")
+    [transcript] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "transcript"]
     lines = list(transcript.iter("button"))
     transcript_json = json.loads(body(s3, manifests["transcribe"]["artifacts"]["transcript.json"]
                                       .removeprefix(f"s3://{BUCKET}/")))
@@ -356,7 +356,7 @@ def test_transcript_text_is_escaped(s3, site, source, manifests):
     assert EVIL not in html and "Say &lt;script&gt;alert(1)&lt;/script&gt; now" in html
     page = parse(html)
     check_safe(page)
-    [transcript_list] = page.iter("ol")
+    [transcript_list] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "transcript"]
     assert f"Say {EVIL} now" in transcript_list.text()
 
 
@@ -393,3 +393,13 @@ def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s
 ])
 def test_times_as_shown_and_as_seek_values(seconds, shown, value):
     assert (clock(seconds), seek(seconds)) == (shown, value)
+
+
+def test_pages_are_valid_html(s3, published):
+    """Parsed strictly, as the HTML standard defines parsing: no error anywhere."""
+    import html5lib
+
+    for key in (published["page_key"], "site/index.html"):
+        parser = html5lib.HTMLParser(strict=True)
+        parser.parse(body(s3, key))  # raises on the first parse error
+        assert parser.errors == [], key
