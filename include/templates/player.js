@@ -4,7 +4,6 @@
 //   data-dash, data-hls            on the video: the adaptive stream, played with Shaka Player
 //                                  where Media Source Extensions exist (else the MP4 <source>)
 //   data-license-url, data-key-id  on the video: an encrypted stream and where its ClearKey is
-//   data-burned                    on the video: the subtitles are burned into the picture
 //   data-subtitles                 a <select> filled with the stream's subtitle tracks
 //   data-seek="12.5"               a click plays the video from 12.5 s
 //   data-end="15"                  with data-seek: the transcript line is marked while it plays
@@ -47,7 +46,7 @@
       say(`Playback failed: ${error.message || error.code}`);
     }
   }
-  // The stream's subtitle tracks in a menu; off by default when the text is burned into the picture.
+  // The stream's subtitle tracks in a menu, the first one on: the ladder's pictures carry no burned-in text.
   function subtitleChoice(player) {
     const menu = document.querySelector("[data-subtitles]");
     const tracks = player.getTextTracks();
@@ -56,7 +55,7 @@
     const name = (t) => t.label || (t.language ? names.of(t.language) : "Subtitles");
     menu.replaceChildren(new Option("Off", ""), ...tracks.map((t) => new Option(name(t), String(t.id))));
     const choose = () => player.selectTextTrack(tracks.find((t) => String(t.id) === menu.value) || null);
-    menu.value = "burned" in video.dataset ? "" : String(tracks[0].id);
+    menu.value = String(tracks[0].id);
     menu.addEventListener("change", choose);
     choose();
     menu.closest("[hidden]")?.removeAttribute("hidden");

@@ -275,7 +275,11 @@ def test_page_plays_the_adaptive_stream_with_subtitles_and_seeks(published, brow
 
     tracks = page.evaluate("() => window.videoPlayer.getTextTracks().map(t => t.language)")
     assert tracks == ["en"]
-    page.select_option("[data-subtitles]", label="English")  # the viewer turns subtitles on (burned in: off)
+    # The stream's pictures carry no burned-in text: its subtitles are on by default, and selectable.
+    assert page.evaluate("() => document.querySelector('[data-subtitles]').selectedOptions[0].text") == "English"
+    page.select_option("[data-subtitles]", label="Off")
+    _wait(page, "![...document.querySelector('video').textTracks].some(t => t.mode === 'showing')", errors)
+    page.select_option("[data-subtitles]", label="English")
     _wait(page, "[...document.querySelector('video').textTracks].some(t => t.mode === 'showing' && t.cues?.length)",
           errors)
     page.evaluate("""() => {  // back to the first line, as the clip (8 s) may have played past it
