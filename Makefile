@@ -1,6 +1,6 @@
 # video-pipeline: `make demo` runs the main job, `make test` runs the tests.
-# Both install what they need: .venv with the pinned requirements, and Debian's
-# ffmpeg, espeak-ng, npm and chromium (browser tests) when they are missing and we run as root; the npm packages.
+# Both install what they need: .venv with the pinned requirements, the npm packages, and the
+# Debian/Ubuntu packages of whichever system tools are missing (scripts/system-deps.sh).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,12 +9,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
-SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng npm chromium
+DEMO_TOOLS := venv ffmpeg ffprobe espeak-ng npm
+TEST_TOOLS := $(DEMO_TOOLS) chromium
 PYTEST_ARGS ?=
+# The production path (make image, make test-production, make fresh) needs a Docker engine. Where none
+# runs, DOCKER_ENGINE_SCRIPT starts one (this machine's: no registry, host network only).
+WORKER_IMAGE ?= video-pipeline/worker:latest
+DOCKER_ENGINE_SCRIPT ?= $(wildcard $(abspath ..)/shared/tools/docker-engine.sh)
+# An extra CA bundle for HTTPS inside builds and make fresh (a TLS-inspecting proxy): by default the
+# one this machine's pip trusts, if any.
+CA_BUNDLE ?= $(PIP_CERT)
+export DOCKER_ENGINE_SCRIPT CA_BUNDLE
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help demo up down env test bench system-deps venv clean
+.PHONY: help demo up down env test bench system-deps test-deps venv clean image test-production fresh
 
 help:
 	@echo "make demo   run the DAG on a sample video (or VIDEO=path) against the local stack; prints the page URL"
@@ -23,6 +32,9 @@ help:
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   run the test suite"
 	@echo "make bench  measure every stage, the orchestration overhead and the trigger latency; write BENCHMARKS.md"
+	@echo "make image  build the worker image ($(WORKER_IMAGE))"
+	@echo "make test-production  the worker image and the docker runner, on a Docker engine"
+	@echo "make fresh  make demo and smoke tests in a new container from a bare Debian 12 image"
 
 demo: system-deps $(STAMP) $(NODE_STAMP)
 	$(PY) scripts/stack.py demo $(if $(VIDEO),--video "$(VIDEO)")
@@ -36,14 +48,24 @@ down:  # the standard library is enough, so this works even after make clean
 env: $(STAMP)
 	@$(PY) scripts/stack.py env
 
-test: system-deps $(STAMP) $(NODE_STAMP)
+test: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP) $(NODE_STAMP)
+bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/dag_overhead.py
 	$(PY) bench/trigger_latency.py
 	$(PY) bench/streaming.py
+
+# The production path: the worker image, every stage as a DockerOperator task.
+image:
+	@scripts/docker/build-image.sh $(WORKER_IMAGE)
+
+test-production: test-deps $(STAMP) $(NODE_STAMP) image
+	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) $(PY) -m pytest tests/production $(PYTEST_ARGS)
+
+fresh:
+	@scripts/docker/fresh.sh
 
 venv: $(STAMP)
 
@@ -65,16 +87,10 @@ $(NODE_STAMP): package.json package-lock.json $(STAMP)
 	touch $@
 
 system-deps:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages ffmpeg espeak-ng nodejs npm chromium (missing:$$missing)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng nodejs npm chromium >/dev/null; \
-	  else \
-	    echo "Missing:$$missing. Install the Debian/Ubuntu packages 'ffmpeg', 'espeak-ng', 'nodejs', 'npm' and 'chromium' (sudo apt-get install ffmpeg espeak-ng nodejs npm chromium), then run make again." >&2; \
-	    exit 1; \
-	  fi; \
-	fi
+	@PYTHON=$(PYTHON) scripts/system-deps.sh $(DEMO_TOOLS)
+
+test-deps:
+	@PYTHON=$(PYTHON) scripts/system-deps.sh $(TEST_TOOLS)
 
 clean:
 	rm -rf $(VENV) node_modules .cache .pytest_cache bench/out test-artifacts

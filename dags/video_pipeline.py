@@ -12,11 +12,29 @@ from video_pipeline.config import Settings
 
 SETTINGS = Settings.from_env()
 PUBLISHED = AssetAlias("video-pipeline-published")
-ANIMALS = "bird,cat,dog,horse,sheep,cow,elephant,bear,zebra,giraffe"
+# Only video_key must be given. Stage options left empty (null) take the worker's default
+# (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
+OPTIONAL_TEXT = ["null", "string"]
+SWITCHES = {"force": False, "transcribe": True, "detect": True, "previews": True, "burn": True, "package": True,
+            "encrypt": False}
+
+
+def _switch_param(name: str, description: str) -> Param:
+    return Param(SWITCHES[name], type=["boolean", "null"], description=description)
+
+
+def _switch(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name)
+    return SWITCHES[name] if value is None else bool(value)
+
+
+def _options(**values: Any) -> list[str]:
+    """CLI options for the params that were given; the rest keep the worker's defaults."""
+    return [arg for name, value in values.items() if value not in (None, "") for arg in (f"--{name}", str(value))]
 
 
 def _register_value(key: str) -> str:
-    return "{{ ti.xcom_pull(task_ids='register', key='%s') }}" % key
+    return "{{ ti.xcom_pull(task_ids='%s', key='%s') }}" % (tracking.REGISTER_TASK_ID, key)
 
 
 @dag(
@@ -38,33 +56,38 @@ source is copied to the quarantine prefix.
 """,
     default_args={
         "owner": "video-pipeline",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
+        "retries": int(SETTINGS.retries),
+        "retry_delay": timedelta(seconds=float(SETTINGS.retry_delay_s)),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "on_failure_callback": tracking.on_task_failure,
     },
     params={
         "video_key": Param(type="string", minLength=1, description="S3 key of the video to process"),
-        "bucket": Param(SETTINGS.bucket, type="string", minLength=3, description="S3 bucket of the video"),
-        "force": Param(False, type="boolean", description="process again even if already published"),
-        "ladder": Param("1080,720,480,360", type="string", pattern=r"^\d+(,\d+)*$",
-                        description="rendition short sides in pixels, never above the source"),
-        "transcribe": Param(True, type="boolean", description="transcribe speech into subtitles"),
-        "whisper_model": Param("", type="string", description="Whisper model name or path; empty: worker default"),
-        "language": Param("", type="string", description="declared language code (e.g. en); empty: detect"),
-        "detect": Param(True, type="boolean", description="detect animals"),
-        "detect_classes": Param(ANIMALS, type="string", description="COCO class names to keep"),
-        "detect_fps": Param(1.0, type="number", exclusiveMinimum=0, maximum=30, description="frames sampled per second"),
-        "previews": Param(True, type="boolean", description="poster, GIFs, storyboard, labelling frames"),
-        "burn": Param(True, type="boolean", description="burn subtitles into the published video"),
-        "package": Param(True, type="boolean", description="HLS and MPEG-DASH streams from the ladder"),
-        "encrypt": Param(False, type="boolean",
-                         description="encrypt the streams (CENC, ClearKey); the key stays private"),
+        "bucket": Param(SETTINGS.bucket, type=OPTIONAL_TEXT, minLength=3, description="S3 bucket of the video"),
+        "force": _switch_param("force", "process again even if already published"),
+        "ladder": Param(None, type=OPTIONAL_TEXT, pattern=r"^[1-9]\d*[02468](,[1-9]\d*[02468])*$",
+                        description="rendition short sides in pixels, e.g. 1080,720,480,360 (never above the "
+                                    "source); empty: the worker's ladder"),
+        "transcribe": _switch_param("transcribe", "transcribe speech into subtitles"),
+        "whisper_model": Param(None, type=OPTIONAL_TEXT,
+                               description="Whisper model name or path; empty: the worker's model"),
+        "language": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z]{2,3}$",
+                          description="declared language code (e.g. en); empty: detect the language"),
+        "detect": _switch_param("detect", "detect animals"),
+        "detect_classes": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z ]+(,[a-z ]+)*$",
+                                description="COCO class names to keep, comma-separated; empty: the worker's "
+                                            "animal classes"),
+        "detect_fps": Param(None, type=["null", "number"], exclusiveMinimum=0, maximum=30,
+                            description="frames sampled per second; empty: the worker's rate"),
+        "previews": _switch_param("previews", "poster, GIFs, storyboard, labelling frames"),
+        "burn": _switch_param("burn", "burn subtitles into the published video"),
+        "package": _switch_param("package", "HLS and MPEG-DASH streams from the ladder"),
+        "encrypt": _switch_param("encrypt", "encrypt the streams (CENC, ClearKey); the key stays private"),
     },
 )
 def video_pipeline() -> None:
-    @task(multiple_outputs=True)
+    @task(task_id=tracking.REGISTER_TASK_ID, multiple_outputs=True)
     def register(params: dict[str, Any], run_id: str) -> dict[str, Any]:
         """Identify the object, decide whether there is work, and plan each stage's options."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -72,7 +95,7 @@ def video_pipeline() -> None:
 
         from video_pipeline.identity import video_id
 
-        bucket, key = params["bucket"], params["video_key"]
+        bucket, key = params.get("bucket") or SETTINGS.bucket, params["video_key"]
         head = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).head_object(key, bucket)
         if head is None:
             raise AirflowFailException(f"s3://{bucket}/{key} does not exist")
@@ -80,13 +103,13 @@ def video_pipeline() -> None:
         vid = video_id(bucket, key, etag)
         catalog = tracking.catalog(SETTINGS)
         item = catalog.get(vid)
-        done = bool(item and item.get("status") == "published" and not params["force"])
+        done = bool(item and item.get("status") == "published" and not _switch(params, "force"))
         if not done:
             catalog.set_status(vid, "queued", stage=None, source_bucket=bucket, source_key=key,
                                source_etag=etag, dag_run_id=run_id)
 
         def enabled(name: str, args: list[str]) -> list[str] | None:
-            return args if params[name] else None
+            return args if _switch(params, name) else None
 
         return {
             "video_id": vid,
@@ -96,13 +119,10 @@ def video_pipeline() -> None:
             "source": f"s3://{bucket}/{key}",
             "work": f"s3://{SETTINGS.bucket}/{SETTINGS.work_prefix}{vid}",
             "done": done,
-            "args_transcode": ["--ladder", params["ladder"]],
-            "args_transcribe": enabled("transcribe", [
-                *(["--model", params["whisper_model"]] if params["whisper_model"] else []),
-                *(["--language", params["language"]] if params["language"] else []),
-            ]),
-            "args_detect": enabled("detect", ["--classes", params["detect_classes"],
-                                              "--fps", str(params["detect_fps"])]),
+            "args_transcode": _options(ladder=params["ladder"]),
+            "args_transcribe": enabled("transcribe", _options(model=params["whisper_model"],
+                                                              language=params["language"])),
+            "args_detect": enabled("detect", _options(classes=params["detect_classes"], fps=params["detect_fps"])),
             "args_previews": enabled("previews", []),
         }
 
@@ -115,7 +135,7 @@ def video_pipeline() -> None:
     def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None) -> dict:
         """Burn the top rendition with the transcript's subtitles; skip when there is nothing to burn."""
         top = transcode["artifacts"][transcode["top"]]
-        if not params["burn"] or not transcribe or not transcribe.get("speech"):
+        if not _switch(params, "burn") or not transcribe or not transcribe.get("speech"):
             return {"source": top, "args": None}
         return {"source": top, "args": ["--subtitles", transcribe["artifacts"]["subtitles.vtt"],
                                         "--language", transcribe.get("language") or ""]}
@@ -124,12 +144,12 @@ def video_pipeline() -> None:
     def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
                        transcribe: dict[str, Any] | None) -> dict:
         """The ladder to package, its subtitle track, and (encrypt) the video's private key object."""
-        if not params["package"]:
+        if not _switch(params, "package"):
             return {"source": "", "args": None}
         args = []
         if transcribe and transcribe.get("speech"):
             args += ["--subtitles", f"{transcribe.get('language') or 'und'}={transcribe['artifacts']['subtitles.vtt']}"]
-        if params["encrypt"]:
+        if _switch(params, "encrypt"):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             from video_pipeline.keys import ensure_key

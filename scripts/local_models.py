@@ -65,6 +65,17 @@ def worker_env(whisper: str = "base") -> dict[str, str]:
     }
 
 
+def model_dirs(env: dict[str, str]) -> list[Path]:
+    """The directories that hold the local weights in ``env``: what a worker container must mount."""
+    paths = [Path(value) for name, value in env.items() if name.endswith("_MODEL") and Path(value).exists()]
+    return sorted({(p if p.is_dir() else p.parent).resolve() for p in paths})
+
+
+def docker_mounts(env: dict[str, str]) -> str:
+    """``VIDEO_PIPELINE_DOCKER_MOUNTS``: each weights directory read-only, at the same path inside."""
+    return ",".join(f"{d}:{d}:ro" for d in model_dirs(env))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--whisper", choices=["base", "tiny.en"], default="base")

@@ -89,6 +89,7 @@ def events_queue_url(endpoint: str) -> str:
 def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str, str]:
     """The variables for Airflow and its worker subprocesses; lay them over ``os.environ``."""
     admin_password(home)  # the api-server reads the file; create it before anything starts
+    models = worker_models()
     base_url = f"http://localhost:{port}"
     python_path = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p)
     return {
@@ -121,7 +122,11 @@ def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str
         "PYTHONPATH": python_path,
         # the venv's airflow and video-worker, also when this runs without make
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        **worker_models(),
+        **models,
+        # With VIDEO_PIPELINE_RUNNER=docker: containers reach moto on this host's loopback, and the weights.
+        "VIDEO_PIPELINE_DOCKER_NETWORK_MODE": os.environ.get("VIDEO_PIPELINE_DOCKER_NETWORK_MODE") or "host",
+        "VIDEO_PIPELINE_DOCKER_MOUNTS": os.environ.get("VIDEO_PIPELINE_DOCKER_MOUNTS")
+        or local_models.docker_mounts(models),
     }
 
 

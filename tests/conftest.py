@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -17,12 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import local_models  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import WorkerResult, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -60,13 +53,6 @@ def s3(moto_endpoint):
 def bucket(s3) -> str:
     s3.create_bucket(Bucket="media")
     return "media"
-
-
-@dataclass
-class WorkerResult:
-    returncode: int
-    manifest: dict
-    stderr: str
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +110,36 @@ def speak(media_dir):
         return path
 
     return say
+
+
+@pytest.fixture(scope="session")
+def cat_clip(make_media, speak, media_dir) -> Path:
+    """8 s, 640x360: a test pattern, then scikit-image's cat, with English speech."""
+    import cv2
+    from skimage import data
+
+    cat = media_dir / "chelsea.png"
+    cv2.imwrite(str(cat), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    speech = speak("e2e.wav", "A black cat sits under a green tree. The cat looks at the camera.", "en-us", 140)
+    return make_media(
+        "e2e-cat.mp4",
+        "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3",
+        "-loop", "1", "-framerate", "25", "-t", "5", "-i", cat,
+        "-i", speech,
+        "-filter_complex", "[1:v]scale=640:360:force_original_aspect_ratio=increase,crop=640:360,setsar=1[c];"
+                           "[0:v][c]concat=n=2:v=1:a=0[v];[2:a]apad,atrim=0:8[a]",
+        "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-t", "8",
+    )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()

@@ -11,23 +11,15 @@ import shlex
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.hooks.subprocess import SubprocessHook
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from video_pipeline.config import Settings
-from video_pipeline.stages import GPU_STAGES, stage_outcome, worker_args
-
-# What the worker needs from the orchestrator's environment: S3 endpoint and region, model settings.
-PASSED_ENV_PREFIXES = ("VIDEO_WORKER_", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION",
-                       "HF_HUB_OFFLINE", "YOLO_OFFLINE")
-AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-def worker_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV_PREFIXES)}
+from video_pipeline.containers import container_options
+from video_pipeline.stages import stage_outcome, worker_args
 
 
 class _StageFields:
@@ -92,7 +84,11 @@ class VideoStageOperator(_StageFields, BaseOperator):
 
 
 class VideoStageDockerOperator(_StageFields, DockerOperator):
-    """Run a worker stage in the worker image; GPU stages get the GPU queue and an NVIDIA device."""
+    """Run a worker stage in the worker image; the container's last log line is the manifest.
+
+    The container is removed once its exit code is read, whatever the outcome, and stopping
+    the task stops and removes it.
+    """
 
     template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args")
 
@@ -105,14 +101,7 @@ class VideoStageDockerOperator(_StageFields, DockerOperator):
         stage_args: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if stage in GPU_STAGES:
-            from docker.types import DeviceRequest
-
-            kwargs.setdefault("queue", "gpu")
-            kwargs.setdefault("device_requests", [DeviceRequest(count=-1, capabilities=[["gpu"]])])
-        kwargs.setdefault("auto_remove", "success")
-        kwargs.setdefault("mount_tmp_dir", False)
-        super().__init__(**kwargs)
+        super().__init__(**{"mount_tmp_dir": False, **kwargs, "auto_remove": "never"})
         self._set_stage(stage, source, dest, stage_args)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -126,10 +115,27 @@ class VideoStageDockerOperator(_StageFields, DockerOperator):
         try:
             last_line = super().execute(context)
         except DockerContainerFailedException as exc:
-            # The exit code is only in the message; the worker's last line says what kind of failure it was.
             lines = [_text(line) for line in exc.logs or [] if _text(line)]
-            return stage_outcome(self.stage, None, lines[-1] if lines else "")
+            return stage_outcome(self.stage, self._exit_code(), lines[-1] if lines else "")
+        finally:
+            self._remove_container()
         return stage_outcome(self.stage, 0, _text(last_line))
+
+    def on_kill(self) -> None:
+        super().on_kill()
+        self._remove_container()
+
+    def _exit_code(self) -> int | None:
+        return self.cli.inspect_container(self.container["Id"])["State"]["ExitCode"] if self.container else None
+
+    def _remove_container(self) -> None:
+        from docker.errors import NotFound
+
+        if self.container:
+            try:
+                self.cli.remove_container(self.container["Id"], force=True)
+            except NotFound:  # removed already (on_kill, then execute unwinding)
+                pass
 
 
 def _text(line: str | bytes | None) -> str:
@@ -146,12 +152,5 @@ def video_stage(
     if settings.runner == "local":
         return VideoStageOperator(worker_command=settings.worker_command, **common)
     if settings.runner == "docker":
-        return VideoStageDockerOperator(
-            image=settings.worker_image,
-            docker_url=settings.docker_url,
-            environment=worker_environment(),
-            private_environment={k: os.environ[k] for k in AWS_CREDENTIALS if k in os.environ},
-            retrieve_output=False,
-            **common,
-        )
+        return VideoStageDockerOperator(retrieve_output=False, **container_options(settings, stage), **common)
     raise ValueError(f"VIDEO_PIPELINE_RUNNER must be local or docker, not {settings.runner!r}")

@@ -69,8 +69,9 @@ class VideoCatalog:
             return False
         return True
 
-    def upsert(self, video_id: str, **fields: Any) -> None:
-        """Set these attributes (None removes one), creating the item if needed."""
+    def upsert(self, video_id: str, *, unless_status: str | None = None, **fields: Any) -> None:
+        """Set these attributes (None removes one), creating the item if needed; with ``unless_status``,
+        only where the item's status is not that one (else ConditionalCheckFailedException)."""
         fields["updated_at"] = _now()
         sets = {k: v for k, v in fields.items() if v is not None}
         removes = [k for k, v in fields.items() if v is None]
@@ -82,11 +83,16 @@ class VideoCatalog:
             expression += " REMOVE " + ", ".join(keys[k] for k in removes)
         values = {f":{i}": _dynamo(v) for i, v in enumerate(sets.values())}
         values[":created"] = fields["updated_at"]
+        condition = {}
+        if unless_status:
+            names["#current"], values[":unless"] = "status", unless_status
+            condition["ConditionExpression"] = "attribute_not_exists(#current) OR #current <> :unless"
         self.table.update_item(
             Key={"video_id": video_id},
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            **condition,
         )
 
     def set_status(self, video_id: str, status: str, *, stage: str | None = None,
@@ -96,6 +102,15 @@ class VideoCatalog:
         if status != "failed":
             fields.setdefault("failure_permanent", None)  # a new attempt clears the old verdict
         self.upsert(video_id, status=status, stage=stage, failure_reason=reason, **fields)
+
+    def set_processing(self, video_id: str, stage: str) -> bool:
+        """Say which stage runs, unless the run has failed already (a stage that starts after another
+        failed must not hide the failure); False when it had."""
+        try:
+            self.upsert(video_id, unless_status="failed", status="processing", stage=stage)
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def published(self) -> list[dict[str, Any]]:
         """Every published video, newest first."""

@@ -24,6 +24,16 @@ _DEFAULTS = {
     "WORKER_IMAGE": "video-pipeline/worker:latest",
     "WORKER_COMMAND": "video-worker",
     "DOCKER_URL": "unix://var/run/docker.sock",
+    # The docker runner's containers: network, mounts (model cache), user, limits, GPUs.
+    "DOCKER_NETWORK_MODE": "",
+    "DOCKER_MOUNTS": "",
+    "DOCKER_USER": "",
+    "DOCKER_CPUS": "1",
+    "DOCKER_MEMORY": "",
+    "DOCKER_GPUS": "all",
+    # Retries of every task; permanent input errors and invalid options never retry.
+    "RETRIES": "3",
+    "RETRY_DELAY_S": "20",
     # Triggers: what counts as a video upload, how often to poll, where S3 events arrive.
     "VIDEO_EXTENSIONS": "mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,ts,mts,m2ts,mxf,flv,wmv,ogv,3gp",
     "DISCOVERY_SCHEDULE": "* * * * *",
@@ -56,6 +66,14 @@ class Settings:
     worker_image: str
     worker_command: str
     docker_url: str
+    docker_network_mode: str
+    docker_mounts: str
+    docker_user: str
+    docker_cpus: str
+    docker_memory: str
+    docker_gpus: str
+    retries: str
+    retry_delay_s: str
     video_extensions: str
     discovery_schedule: str
     discovery_lookback_minutes: str

@@ -42,4 +42,4 @@ def stage_outcome(stage: str, exit_code: int | None, last_line: str) -> dict[str
         raise PermanentInputError(stage, error)
     if exit_code == 3 or result.get("kind") == "usage":
         raise AirflowFailException(f"{stage}: invalid options: {error}")
-    raise AirflowException(f"{stage} failed (exit {exit_code}), will retry: {error}")
+    raise AirflowException(f"{stage} failed (exit {exit_code}, transient: retried while retries remain): {error}")

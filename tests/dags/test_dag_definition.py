@@ -57,6 +57,14 @@ def test_task_graph(dag):
     assert dag.schedule is None
 
 
+def test_only_the_video_key_is_required(dag):
+    """The trigger form marks a param required unless its type allows null."""
+    required = [name for name, param in dag.params.items() if "null" not in param.schema.get("type", [])]
+    assert required == ["video_key"]
+    for name in ("ladder", "whisper_model", "language", "detect_classes", "detect_fps"):
+        assert dag.params[name] is None, name  # empty: the worker's own default, defined once there
+
+
 def test_parsing_imports_no_media_or_ml_library():
     """The scheduler parses DAG files constantly: they must stay light."""
     code = (
@@ -115,6 +123,28 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
     assert transcode.command[:2] == ["transcode", "--source"] and transcode.command[-2:] == ["--ladder", "720,360"]
     assert transcode.queue != "gpu" and not transcode.device_requests
     json.dumps(transcode.environment)  # plain strings only: it goes to the Docker API as is
+
+
+def test_docker_runner_settings_shape_the_containers(monkeypatch):
+    from docker.types import Mount
+
+    from video_pipeline.containers import STAGE_LABEL, parse_mounts
+
+    settings = {"RUNNER": "docker", "DOCKER_NETWORK_MODE": "host", "DOCKER_USER": "1000:1000",
+                "DOCKER_MOUNTS": "/srv/models:/models:ro, /srv/cache:/cache", "DOCKER_CPUS": "2",
+                "DOCKER_MEMORY": "6g", "DOCKER_GPUS": "none"}
+    for name, value in settings.items():
+        monkeypatch.setenv(f"VIDEO_PIPELINE_{name}", value)
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    detect = bag.dags["video_pipeline"].get_task("detect")
+    assert (detect.network_mode, detect.user, detect.cpus, detect.mem_limit) == ("host", "1000:1000", 2.0, "6g")
+    assert detect.mounts == [Mount("/models", "/srv/models", type="bind", read_only=True),
+                             Mount("/cache", "/srv/cache", type="bind", read_only=False)]
+    assert detect.queue == "gpu" and detect.device_requests == []  # a GPU queue on a host without GPUs
+    assert detect.labels == {STAGE_LABEL: "detect"}
+    with pytest.raises(ValueError, match="absolute paths"):
+        parse_mounts("models:/models")
 
 
 def test_production_compose_runs_stages_in_the_worker_image_with_a_gpu_queue():

@@ -115,3 +115,14 @@ def test_bounds_are_utc_unless_they_say_otherwise():
     assert discovery.parse_bound("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
     assert discovery.parse_bound("2026-11-01T10:00:00+02:00").utcoffset() == timedelta(hours=2)
     assert discovery.parse_bound("") is None and discovery.parse_bound(None) is None
+
+
+def test_a_stage_that_starts_after_a_failure_leaves_the_item_failed(catalog):
+    video, = objects("late.mp4")
+    assert catalog.set_processing(video.video_id, "probe")  # a new item, or one that has not failed
+    catalog.set_status(video.video_id, "failed", stage="transcode", reason="invalid ladder")
+    assert catalog.set_processing(video.video_id, "detect") is False
+    item = catalog.get(video.video_id)
+    assert (item["status"], item["stage"], item["failure_reason"]) == ("failed", "transcode", "invalid ladder")
+    catalog.set_status(video.video_id, "queued")  # the next run starts over
+    assert catalog.set_processing(video.video_id, "probe") and catalog.get(video.video_id)["stage"] == "probe"

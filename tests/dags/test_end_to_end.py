@@ -25,27 +25,6 @@ BAD_KEY = "incoming/broken.mp4"
 
 
 @pytest.fixture(scope="session")
-def cat_clip(make_media, speak, media_dir) -> Path:
-    """8 s, 640x360: a test pattern, then scikit-image's cat, with English speech."""
-    import cv2
-    from skimage import data
-
-    cat = media_dir / "chelsea.png"
-    cv2.imwrite(str(cat), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
-    speech = speak("e2e.wav", "A black cat sits under a green tree. The cat looks at the camera.", "en-us", 140)
-    return make_media(
-        "e2e-cat.mp4",
-        "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3",
-        "-loop", "1", "-framerate", "25", "-t", "5", "-i", cat,
-        "-i", speech,
-        "-filter_complex", "[1:v]scale=640:360:force_original_aspect_ratio=increase,crop=640:360,setsar=1[c];"
-                           "[0:v][c]concat=n=2:v=1:a=0[v];[2:a]apad,atrim=0:8[a]",
-        "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-t", "8",
-    )
-
-
-@pytest.fixture(scope="session")
 def license_url(moto_endpoint):
     """The ClearKey license endpoint, serving the keys in the e2e bucket, on a free port."""
     import threading
@@ -164,6 +143,9 @@ def test_second_run_for_the_same_object_is_a_no_op(published, airflow, moto_endp
     vid, _ = published
     before = _item(moto_endpoint, vid)
     result = _trigger(airflow, GOOD_KEY)
+    assert result.returncode == 0, result.stdout[-3000:]
+    tasks = {t for t in ("probe", "transcode", "publish") if f"[DAG TEST] starting task_id={t} " in result.stdout}
+    assert "[DAG TEST] end task task_id=needs_processing" in result.stdout and tasks == set()  # nothing ran
     after = _item(moto_endpoint, vid)
     assert after["status"] == "published"
     assert after["dag_run_id"] == before["dag_run_id"] and after["published_at"] == before["published_at"], (
@@ -205,18 +187,6 @@ def protected(airflow, s3, cat_clip):
     vid = video_id(BUCKET, PROTECTED_KEY, s3.head_object(Bucket=BUCKET, Key=PROTECTED_KEY)["ETag"])
     result = _trigger(airflow, PROTECTED_KEY, encrypt=True)
     return vid, result
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
 
 
 def _open(browser, url: str, *, width: int = 1280, height: int = 900, block: str | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -98,9 +99,17 @@ def test_packaging_copies_the_ladder_never_re_encodes(run_worker, ladder, s3, bu
 def test_encrypted_package_names_the_key_id_and_never_holds_the_key(run_worker, ladder, s3, bucket, tmp_path):
     out = tmp_path / "enc"
     s3.put_object(Bucket=bucket, Key="keys/pkg/clearkey.json", Body=json.dumps({"key_id": KEY_ID, "key": KEY}))
-    result = package(run_worker, ladder, out, "--key", f"s3://{bucket}/keys/pkg/clearkey.json")
+    # The packager as the process list shows it: a wrapper records its command line.
+    argv = tmp_path / "packager-argv.txt"
+    recorder = tmp_path / "packager"
+    recorder.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {argv}\nexec {shutil.which("packager")} "$@"\n')
+    recorder.chmod(0o755)
+    result = package(run_worker, ladder, out, "--key", f"s3://{bucket}/keys/pkg/clearkey.json", "--verbose",
+                     env={"VIDEO_WORKER_PACKAGER": str(recorder)})
     assert result.returncode == 0, result.stderr
     assert result.manifest["encrypted"] and result.manifest["key_id"] == KEY_ID
+    assert "--enable_raw_key_encryption" in argv.read_text() and KEY not in argv.read_text()
+    assert "running: " in result.stderr and KEY not in result.stderr  # commands are logged, at debug, keyless
 
     mpd = ET.parse(out / "manifest.mpd").getroot()
     kids = {p.get(f"{{{MPD['cenc']}}}default_KID") for p in mpd.iter(f"{{{MPD['mpd']}}}ContentProtection")} - {None}

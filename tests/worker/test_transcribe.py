@@ -8,6 +8,7 @@ import re
 import pytest
 
 import local_models
+from helpers import expected_device
 
 # Everyday sentences in espeak-ng voices that Whisper base recognises reliably.
 SPEECH = {
@@ -122,7 +123,7 @@ def test_openai_whisper_engine_runs_end_to_end(run_worker, speech_clip, random_o
                         "--engine", "openai-whisper", "--model", random_openai_whisper, "--beam-size", "1")
     assert result.returncode == 0, result.stderr
     m = result.manifest
-    assert (m["engine"], m["device"]) == ("openai-whisper", "cpu")
+    assert (m["engine"], m["device"]) == ("openai-whisper", expected_device())
     assert m["language"] in LANGUAGES and 0 < m["language_probability"] <= 1
     transcript = json.loads((tmp_path / "transcript.json").read_text())
     assert transcript["engine"] == "openai-whisper" and transcript["language_declared"] is False

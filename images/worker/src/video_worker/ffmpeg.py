@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 import subprocess
 import tempfile
@@ -14,6 +15,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_CHARS = 2000
+# Key material in a command line: never logged, even at DEBUG.
+SECRET = re.compile(r"((?:\b|_)key[=:\s]\s*'?)[0-9A-Fa-f]{16,}")
 
 
 class FFmpegError(RuntimeError):
@@ -57,8 +60,13 @@ def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
     quiet = ["-nostdin", "-loglevel", "error", "-y"] if tool == "ffmpeg" else []
     banner = ["-hide_banner"] if tool in ("ffmpeg", "ffprobe") else []
     cmd = [tool, *banner, *quiet, *(str(a) for a in args)]
-    log.info("running: %s", shlex.join(cmd))
+    log.debug("running: %s", redact(shlex.join(cmd)))
     return cmd
+
+
+def redact(text: str) -> str:
+    """Key material (``key=<hex>``, ffmpeg's ``-decryption_key <hex>``) replaced by ``***``."""
+    return SECRET.sub(r"\1***", text)
 
 
 def stream_frames(args: Sequence[str | Path], frame_bytes: int, *, cwd: Path | None = None) -> Iterator[bytes]:

@@ -7,8 +7,9 @@ one HLS master playlist and one MPD, each listing every rendition, the audio and
 the WebVTT subtitle tracks.
 
 ``--key`` encrypts the segments with CENC (``cenc``, AES-CTR) under the video's
-ClearKey key, read from a private JSON object (``{"key_id": hex, "key": hex}``) so
-that the key is never on a command line, in a log or in XCom. No file written here
+ClearKey key, read from a private JSON object (``{"key_id": hex, "key": hex}``) and
+handed to the packager in a 0600 flag file, so that the key is never on a command
+line, in a log or in XCom. No file written here
 contains it: a player gets it from a license server, by the key id.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,15 @@ def clearkey(uri: str, workdir: Path) -> tuple[str, str]:
     return kid, key
 
 
+def _key_flagfile(key: tuple[str, str], workdir: Path) -> Path:
+    """The key as a packager flag in a file only this user can read: never on a command line."""
+    path = workdir / "keys.flags"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as flags:
+        flags.write(f"--keys=label=CONTENT:key_id={key[0]}:key={key[1]}\n")
+    return path
+
+
 def _subtitle_tracks(specs: list[str], workdir: Path) -> list[tuple[str, Path]]:
     tracks = []
     for spec in specs:
@@ -72,7 +83,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         renditions = ladder["renditions"]
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"--source {args.source} is not a transcode manifest.json") from exc
-    keyframe_s = int(settings.get("KEYFRAME_INTERVAL_S"))
+    keyframe_s = float(ladder.get("keyframe_interval_s") or settings.get("KEYFRAME_INTERVAL_S"))
     if args.segment_seconds % keyframe_s:
         raise UsageError(f"--segment-seconds {args.segment_seconds} is not a multiple of the ladder's "
                          f"{keyframe_s} s keyframe interval")
@@ -98,8 +109,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
                "--mpd_output", "manifest.mpd", "--hls_master_playlist_output", "master.m3u8"]
     if key:
         options += ["--enable_raw_key_encryption", "--protection_scheme", "cenc", "--clear_lead", "0",
-                    "--protection_systems", "CommonSystem",
-                    "--keys", f"label=CONTENT:key_id={key[0]}:key={key[1]}"]
+                    "--protection_systems", "CommonSystem", "--flagfile", _key_flagfile(key, workdir)]
     ffmpeg.run([*streams, *options], tool=settings.get("PACKAGER"), cwd=out)
 
     packaged = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

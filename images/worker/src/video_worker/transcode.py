@@ -67,6 +67,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "top": renditions[0]["file"],
         "clips": [p.relative_to(out).as_posix() for p in clips],
         "has_audio": has_audio,
+        "keyframe_interval_s": args.keyframe_interval,
     }
 
 
