@@ -24,5 +24,5 @@ if [ -n "${CA_BUNDLE:-}" ]; then
   for name in PIP_CERT NODE_EXTRA_CA_CERTS REQUESTS_CA_BUNDLE SSL_CERT_FILE; do env+=(-e "$name=/run/extra-ca.pem"); done
 fi
 echo "fresh: HEAD $(git rev-parse --short HEAD) in a new container from $image"
-docker run --rm --network host "${mounts[@]}" "${env[@]}" -e "SMOKE_TESTS=${SMOKE_TESTS:-}" \
+docker run --rm -i --network host "${mounts[@]}" "${env[@]}" -e "SMOKE_TESTS=${SMOKE_TESTS:-}" \
   "$image" bash -s < scripts/docker/fresh-inside.sh
