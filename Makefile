@@ -75,6 +75,9 @@ $(STAMP): requirements.txt images/worker/requirements.txt images/worker/pyprojec
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e images/worker
+	@# The Airflow side (plugins/), the local stack (scripts/) and the benchmarks (bench/) import as Airflow
+	@# imports plugins: from their folders, here put on the venv's path once.
+	$(PY) -c 'import pathlib, sysconfig; (pathlib.Path(sysconfig.get_paths()["purelib"]) / "video-pipeline.pth").write_text("".join(str(pathlib.Path(d).resolve()) + "\n" for d in ("plugins", "scripts", "bench")))'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -15,7 +15,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +23,12 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "bench")]
-
-import stack  # noqa: E402
-from clip import ensure_clip  # noqa: E402
-from report import write_section  # noqa: E402
-from video_pipeline.bootstrap import bootstrap  # noqa: E402
-from video_pipeline.config import Settings  # noqa: E402
-from video_pipeline.identity import video_id  # noqa: E402
+import local_env
+from clip import ensure_clip
+from report import write_section
+from video_pipeline.bootstrap import bootstrap
+from video_pipeline.config import Settings
+from video_pipeline.identity import video_id
 
 BUCKET = "video-pipeline-bench"
 STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn")
@@ -78,7 +75,7 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory(prefix="bench-airflow-") as home:
-            env = {**os.environ, **stack.airflow_env(Path(home), endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET}
+            env = {**os.environ, **local_env.airflow_env(Path(home), endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET}
             subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
             s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")

@@ -23,6 +23,7 @@ from pathlib import Path
 from video_worker import settings
 
 import analysis
+import local_models
 from analysis import Costs, phases_of
 from clip import Clip, ensure_clip, one_fps_copy, video_only_copy
 from measure import CONTENDED_CORES, Measurement, measure, wait_for_quiet
@@ -30,8 +31,6 @@ from report import Phase, Result, Target, ffmpeg_version, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-sys.path.insert(0, str(ROOT / "scripts"))
-import local_models  # after the sys.path insert: scripts/ is not a package
 
 LADDER_MIN_X = 2.0
 WHISPER_MIN_X = {"tiny.en": 8.0, "base": 4.0}

@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench")]
-
-from clip import ensure_clip  # noqa: E402
-from measure import measure  # noqa: E402
-from report import write_section  # noqa: E402
+from clip import ensure_clip
+from measure import measure
+from report import write_section
 
 REPEATS = 3
 TARGET_SHARE = 0.10  # packaging under 10 % of the ladder's encode time

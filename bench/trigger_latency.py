@@ -13,7 +13,6 @@ import os
 import random
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -23,14 +22,14 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "bench")]
-
-import stack  # noqa: E402
-from report import write_section  # noqa: E402
-from video_pipeline.bootstrap import bootstrap  # noqa: E402
-from video_pipeline.config import Settings  # noqa: E402
-from video_pipeline.discovery import PIPELINE_DAG_ID, run_id  # noqa: E402
-from video_pipeline.identity import video_id  # noqa: E402
+import local_env
+from airflow_api import AirflowAPI
+from report import write_section
+from standalone import standalone
+from video_pipeline.bootstrap import bootstrap
+from video_pipeline.config import Settings
+from video_pipeline.discovery import PIPELINE_DAG_ID, run_id
+from video_pipeline.identity import video_id
 
 POLLED, EVENTED, QUEUE, TABLE = "bench-polled", "bench-evented", "bench-uploads", "bench-videos"
 SAMPLES = int(os.environ.get("BENCH_TRIGGER_SAMPLES", "5"))
@@ -47,7 +46,7 @@ def _epoch(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
 
-def sample(api: stack.AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
+def sample(api: AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
     """Seconds from the upload's end to the run's creation and to its start."""
     key = f"incoming/latency-{n:02d}.mp4"
     s3.put_object(Bucket=bucket, Key=key, Body=f"not a video {n}".encode())  # probe fails it at once
@@ -68,18 +67,18 @@ def main() -> None:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_DEFAULT_REGION=stack.REGION)
+                      AWS_DEFAULT_REGION=local_env.REGION)
     clients = {name: boto3.client(name) for name in ("s3", "dynamodb", "sqs")}
     base = Settings.from_env()
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
                                               "events_queue": QUEUE}))
     home = Path(tempfile.mkdtemp(prefix="bench-triggers-"))
-    env = {**os.environ, **stack.airflow_env(home, endpoint, _free_port()),
+    env = {**os.environ, **local_env.airflow_env(home, endpoint, _free_port()),
            "VIDEO_PIPELINE_BUCKET": POLLED, "VIDEO_PIPELINE_TABLE": TABLE,
-           "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{endpoint}/{stack.MOTO_ACCOUNT}/{QUEUE}"}
+           "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}"}
     results: dict[str, list[tuple[float, float]]] = {"poll": [], "event": []}
-    with stack.standalone(home, env, int(env["AIRFLOW__API__PORT"])) as api:
+    with standalone(home, env, int(env["AIRFLOW__API__PORT"])) as api:
         for dag_id in (PIPELINE_DAG_ID, "video_discovery", "video_events"):
             api.set_paused(dag_id, False)
         time.sleep(30)  # let the first discovery run and the queue watcher start

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import local_models  # noqa: E402
-from helpers import WorkerResult, free_port  # noqa: E402
+import local_models
+from helpers import WorkerResult, free_port
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import stack
+import local_env
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
@@ -47,7 +47,7 @@ def airflow(moto_endpoint, tmp_path_factory, license_url):
     import boto3
 
     home = tmp_path_factory.mktemp("airflow-e2e")
-    env = {**os.environ, **stack.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET,
+    env = {**os.environ, **local_env.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET,
            "VIDEO_PIPELINE_LICENSE_URL": license_url}
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})

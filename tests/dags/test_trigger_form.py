@@ -13,8 +13,9 @@ import time
 import boto3
 import pytest
 
-import stack
+import local_env
 from helpers import free_port
+from standalone import standalone
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
@@ -28,12 +29,12 @@ PIPELINE = "video_pipeline"
 def airflow(moto_endpoint, tmp_path_factory, model_env):
     home = tmp_path_factory.mktemp("airflow-form")
     port = free_port()
-    env = {**os.environ, **stack.airflow_env(home, moto_endpoint, port), **model_env,
+    env = {**os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
            "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}  # only the form starts runs here
     settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": TABLE, "events_queue": ""})
     bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), settings=settings)
-    with stack.standalone(home, env, port) as api:
+    with standalone(home, env, port) as api:
         api.set_paused(PIPELINE, False)
         yield api
 
@@ -52,8 +53,8 @@ def form(airflow, browser):
     """The DAG's page after signing in, with the Trigger form open."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{airflow.base}/dags/{PIPELINE}")
-    page.locator("input[name=username]").fill(stack.ADMIN)
-    page.locator("input[type=password]").fill(stack.admin_password(airflow.home))
+    page.locator("input[name=username]").fill(local_env.ADMIN)
+    page.locator("input[type=password]").fill(local_env.admin_password(airflow.home))
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.locator("[role=dialog][data-state=open]")

@@ -17,7 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-import stack
+import local_env
+from standalone import standalone
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.discovery import run_id
@@ -50,10 +51,10 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {
-        **os.environ, **stack.airflow_env(home, moto_endpoint, port), **model_env,
+        **os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
         "VIDEO_PIPELINE_BUCKET": POLLED,
         "VIDEO_PIPELINE_TABLE": TABLE,
-        "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{stack.MOTO_ACCOUNT}/{QUEUE}",
+        "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
         "AIRFLOW__CORE__MAX_MAP_LENGTH": "10",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # each test unpauses what it needs
     }
@@ -62,7 +63,7 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
                                               "events_queue": QUEUE}))
-    with stack.standalone(home, env, port) as api:
+    with standalone(home, env, port) as api:
         for dag_id in (PIPELINE, DISCOVERY, EVENTS):  # video_backfill waits for its tests
             api.set_paused(dag_id, False)
         api.log = home / "standalone.log"

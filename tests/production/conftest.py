@@ -10,16 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plugins"))
-
-import local_models  # noqa: E402
-from helpers import WorkerResult, docker_cli  # noqa: E402
+import local_models
+from helpers import WorkerResult, docker_cli
 
 IMAGE = os.environ.get("VIDEO_PIPELINE_WORKER_IMAGE", "video-pipeline/worker:latest")
 

@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 import local_models
-import stack
+import local_env
 from helpers import docker_cli, free_port
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
@@ -66,7 +66,7 @@ class Airflow:
 
 def _airflow(tmp_path_factory, moto_endpoint, model_env, name: str, **settings: str) -> Airflow:
     home = tmp_path_factory.mktemp(f"airflow-{name}")
-    env = {**os.environ, **stack.airflow_env(home, moto_endpoint), **model_env,
+    env = {**os.environ, **local_env.airflow_env(home, moto_endpoint), **model_env,
            "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
            "VIDEO_PIPELINE_DOCKER_MOUNTS": local_models.docker_mounts(model_env),
            "VIDEO_PIPELINE_RETRIES": "1", "VIDEO_PIPELINE_RETRY_DELAY_S": "1", **settings}

@@ -1,0 +1,103 @@
+"""The local stack's environment: moto server as AWS, Airflow on SQLite, the admin, local weights.
+
+One place for the settings that ``make up``, ``make demo``, the tests and the benchmarks share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import local_models
+
+log = logging.getLogger("stack")
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = ROOT / ".airflow"  # Airflow's home, database and logs, and the stack's pids and logs (git-ignored)
+ADMIN = "admin"
+MOTO_ACCOUNT = "123456789012"
+REGION = "us-east-1"
+MOTO_PORT = int(os.environ.get("VIDEO_PIPELINE_LOCAL_PORT", "5000"))
+AIRFLOW_PORT = int(os.environ.get("VIDEO_PIPELINE_AIRFLOW_PORT", "8080"))
+LICENSE_PORT = int(os.environ.get("VIDEO_PIPELINE_LICENSE_PORT", "5001"))
+
+
+def local_endpoint() -> str:
+    return f"http://127.0.0.1:{MOTO_PORT}"
+
+
+def admin_password(home: Path) -> str:
+    """The admin's password for the simple auth manager, generated once per Airflow home."""
+    path = home / "passwords.json"
+    passwords = json.loads(path.read_text()) if path.is_file() else {}
+    if ADMIN not in passwords:
+        passwords[ADMIN] = secrets.token_urlsafe(12)
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords))
+        path.chmod(0o600)
+    return passwords[ADMIN]
+
+
+def worker_models() -> dict[str, str]:
+    """Local weights where this machine has them; otherwise the worker downloads the standard models."""
+    try:
+        return local_models.worker_env("base")
+    except (FileNotFoundError, ImportError, StopIteration, AttributeError) as exc:
+        log.warning("local model weights not found (%s); models will be downloaded on first use", exc)
+        return {}
+
+
+def events_queue_url(endpoint: str) -> str:
+    """moto names queues after its default account; on AWS, bootstrap prints the URL to set."""
+    from video_pipeline.config import Settings
+
+    queue = Settings.from_env().events_queue
+    return os.environ.get("VIDEO_PIPELINE_EVENTS_QUEUE_URL") or (f"{endpoint}/{MOTO_ACCOUNT}/{queue}" if queue else "")
+
+
+def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str, str]:
+    """The variables for Airflow and its worker subprocesses; lay them over ``os.environ``."""
+    admin_password(home)  # the api-server reads the file; create it before anything starts
+    models = worker_models()
+    base_url = f"http://localhost:{port}"
+    python_path = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the DAG only runs when triggered
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__API__WORKERS": "1",  # a laptop needs one; the default starts four
+        "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor starts this many worker processes
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",  # standalone runs a triggerer: sensors wait there
+        "VIDEO_PIPELINE_EVENTS_QUEUE_URL": events_queue_url(endpoint),
+        "VIDEO_PIPELINE_LICENSE_URL": os.environ.get("VIDEO_PIPELINE_LICENSE_URL")
+        or f"http://127.0.0.1:{LICENSE_PORT}/clearkey",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": REGION}}),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "PYTHONPATH": python_path,
+        # the venv's airflow and video-worker, also when this runs without make
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        **models,
+        # With VIDEO_PIPELINE_RUNNER=docker: containers reach moto on this host's loopback, and the weights.
+        "VIDEO_PIPELINE_DOCKER_NETWORK_MODE": os.environ.get("VIDEO_PIPELINE_DOCKER_NETWORK_MODE") or "host",
+        "VIDEO_PIPELINE_DOCKER_MOUNTS": os.environ.get("VIDEO_PIPELINE_DOCKER_MOUNTS")
+        or local_models.docker_mounts(models),
+    }
