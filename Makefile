@@ -23,7 +23,7 @@ export DOCKER_ENGINE_SCRIPT CA_BUNDLE
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help demo up down env test bench system-deps test-deps venv clean image test-production fresh
+.PHONY: help demo up down env test bench system-deps test-deps venv clean image test-production bench-production fresh
 
 help:
 	@echo "make demo   run the DAG on a sample video (or VIDEO=path) against the local stack; prints the page URL"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench  measure every stage, the orchestration overhead and the trigger latency; write BENCHMARKS.md"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
 	@echo "make test-production  the worker image and the docker runner, on a Docker engine"
+	@echo "make bench-production  the docker runner against the local runner; writes its BENCHMARKS.md section"
 	@echo "make fresh  make demo and smoke tests in a new container from a bare Debian 12 image"
 
 demo: system-deps $(STAMP) $(NODE_STAMP)
@@ -63,6 +64,9 @@ image:
 
 test-production: test-deps $(STAMP) $(NODE_STAMP) image
 	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) $(PY) -m pytest tests/production $(PYTEST_ARGS)
+
+bench-production: test-deps $(STAMP) $(NODE_STAMP) image
+	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) $(PY) bench/docker_runner.py
 
 fresh:
 	@scripts/docker/fresh.sh

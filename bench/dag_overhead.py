@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -22,7 +21,6 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-ROOT = Path(__file__).resolve().parents[1]
 import local_env
 from clip import ensure_clip
 from report import write_section
@@ -30,14 +28,10 @@ from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
 
+ROOT = Path(__file__).resolve().parents[1]
+
 BUCKET = "video-pipeline-bench"
 STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stage(env: dict[str, str], times: dict[str, float], *args: str) -> dict:
@@ -69,7 +63,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     clip = ensure_clip(ROOT / "bench" / "out", 60)
     description = clip.describe()
-    port = _free_port()
+    port = local_env.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

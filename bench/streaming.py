@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 from clip import ensure_clip
 from measure import measure
 from report import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
 
 REPEATS = 3
 TARGET_SHARE = 0.10  # packaging under 10 % of the ladder's encode time

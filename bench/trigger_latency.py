@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import statistics
 import tempfile
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-ROOT = Path(__file__).resolve().parents[1]
 import local_env
 from airflow_api import AirflowAPI
 from report import write_section
@@ -31,15 +29,11 @@ from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID, run_id
 from video_pipeline.identity import video_id
 
+ROOT = Path(__file__).resolve().parents[1]
+
 POLLED, EVENTED, QUEUE, TABLE = "bench-polled", "bench-evented", "bench-uploads", "bench-videos"
 SAMPLES = int(os.environ.get("BENCH_TRIGGER_SAMPLES", "5"))
 TARGETS = {"poll": 70.0, "event": 10.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _epoch(value: str | None) -> float | None:
@@ -62,7 +56,7 @@ def sample(api: AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    port = _free_port()
+    port = local_env.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -74,7 +68,7 @@ def main() -> None:
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
                                               "events_queue": QUEUE}))
     home = Path(tempfile.mkdtemp(prefix="bench-triggers-"))
-    env = {**os.environ, **local_env.airflow_env(home, endpoint, _free_port()),
+    env = {**os.environ, **local_env.airflow_env(home, endpoint, local_env.free_port()),
            "VIDEO_PIPELINE_BUCKET": POLLED, "VIDEO_PIPELINE_TABLE": TABLE,
            "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}"}
     results: dict[str, list[tuple[float, float]]] = {"poll": [], "event": []}

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +25,13 @@ REGION = "us-east-1"
 MOTO_PORT = int(os.environ.get("VIDEO_PIPELINE_LOCAL_PORT", "5000"))
 AIRFLOW_PORT = int(os.environ.get("VIDEO_PIPELINE_AIRFLOW_PORT", "8080"))
 LICENSE_PORT = int(os.environ.get("VIDEO_PIPELINE_LICENSE_PORT", "5001"))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (until someone takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def local_endpoint() -> str:

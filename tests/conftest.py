@@ -10,9 +10,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 import local_models
-from helpers import WorkerResult, free_port
+from helpers import WorkerResult
+from local_env import free_port
+
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +30,6 @@ def expected_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (until someone takes it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def docker_cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:

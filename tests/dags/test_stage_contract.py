@@ -12,7 +12,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from helpers import free_port
+from local_env import free_port
 from operators.video_stage import VideoStageOperator
 from video_pipeline.stages import PermanentInputError, stage_outcome
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 import local_env
-from helpers import free_port
+from local_env import free_port
 from standalone import standalone
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings

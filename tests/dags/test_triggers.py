@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,9 +46,7 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str, every_s: f
 def airflow(moto_endpoint, tmp_path_factory, model_env):
     """``airflow standalone`` on SQLite with LocalExecutor, as ``make up`` starts it, on free ports."""
     home = tmp_path_factory.mktemp("airflow-triggers")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = local_env.free_port()
     env = {
         **os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
         "VIDEO_PIPELINE_BUCKET": POLLED,

@@ -21,7 +21,8 @@ import pytest
 
 import local_models
 import local_env
-from helpers import docker_cli, free_port
+from helpers import docker_cli
+from local_env import free_port
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.containers import STAGE_LABEL
