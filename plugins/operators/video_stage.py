@@ -113,20 +113,24 @@ class VideoStageDockerOperator(_StageFields, DockerOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         self._skip_if_disabled()
         try:
-            last_line = super().execute(context)
-        except DockerContainerFailedException as exc:
-            lines = [_text(line) for line in exc.logs or [] if _text(line)]
-            return stage_outcome(self.stage, self._exit_code(), lines[-1] if lines else "")
+            try:
+                super().execute(context)
+                exit_code = 0
+            except DockerContainerFailedException:
+                exit_code = self.cli.inspect_container(self.container["Id"])["State"]["ExitCode"]
+            return stage_outcome(self.stage, exit_code, self._last_stdout_line())
         finally:
             self._remove_container()
-        return stage_outcome(self.stage, 0, _text(last_line))
 
     def on_kill(self) -> None:
         super().on_kill()
         self._remove_container()
 
-    def _exit_code(self) -> int | None:
-        return self.cli.inspect_container(self.container["Id"])["State"]["ExitCode"] if self.container else None
+    def _last_stdout_line(self) -> str:
+        """The worker's result line. The task log has stdout and stderr as Docker interleaves them,
+        so its last line may be a log line; the container's stdout alone ends with the result."""
+        stdout = _text(self.cli.logs(self.container["Id"], stdout=True, stderr=False))  # (tail counts both)
+        return stdout.rsplit("\n", 1)[-1]
 
     def _remove_container(self) -> None:
         from docker.errors import NotFound

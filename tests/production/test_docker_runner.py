@@ -180,6 +180,22 @@ def test_invalid_options_fail_without_retry(docker_airflow, s3, cat_clip):
     assert item["failure_permanent"] is False and "quarantine_key" not in item  # fix the options and run again
 
 
+def test_the_result_is_the_containers_last_stdout_line_whatever_its_stderr_says_after(worker_image):
+    """Docker interleaves a container's stdout and stderr in the task log in no fixed order."""
+    from operators.video_stage import VideoStageDockerOperator
+    from video_pipeline.stages import PermanentInputError
+
+    result = json.dumps({"error": "The file is empty (0 bytes).", "permanent": True, "kind": "input", "stage": "probe"})
+    script = f"echo '{result}'; sleep 1; echo 'a log line after the result' >&2; exit 2"
+    stage = VideoStageDockerOperator(task_id="probe", stage="probe", source="s3://b/k", dest="s3://b/w/",
+                                     stage_args=[], image=worker_image, entrypoint=["sh", "-c", script],
+                                     labels={STAGE_LABEL: "contract"})
+    with pytest.raises(PermanentInputError) as raised:
+        stage.execute({})
+    assert raised.value.reason == "The file is empty (0 bytes)."
+    assert _containers("contract", every=True) == []
+
+
 def test_a_transient_failure_is_retried(docker_airflow, s3, cat_clip):
     key = "incoming/transient.mp4"
     s3.upload_file(str(cat_clip), BUCKET, key)
