@@ -91,12 +91,19 @@ def _median(runs: list[tuple[float, dict[str, float]]], task: str | None = None)
     return statistics.median(wall if task is None else tasks[task] for wall, tasks in runs)
 
 
+def _spread(runs: list[tuple[float, dict[str, float]]], task: str | None = None) -> float:
+    values = [wall if task is None else tasks[task] for wall, tasks in runs]
+    return max(values) - min(values)
+
+
 def write_report(clip: str, image: dict, results: dict) -> None:
     local, docker = results["local"], results["docker"]
     rows = "\n".join(
         f"| {task} | {_median(local, task):.2f} | {_median(docker, task):.2f} | "
-        f"{_median(docker, task) - _median(local, task):+.2f} |" for task in STAGES)
+        f"{_median(docker, task) - _median(local, task):+.2f} | {_spread(local, task):.2f} / {_spread(docker, task):.2f} |"
+        for task in STAGES)
     wall_local, wall_docker = _median(local), _median(docker)
+    widest = max(abs(_median(docker, task) - _median(local, task)) for task in STAGES)
     base = image["Config"]["Labels"].get("org.video-pipeline.base", "?")
     section = f"""
 ## The docker runner: every stage in the worker image
@@ -108,13 +115,16 @@ moto server, with `VIDEO_PIPELINE_RUNNER=local` (stages as `video-worker` subpro
 of {len(docker)} runs. Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on the machine above
 (`make bench-production`). Clip: {clip}
 
-| stage task | local runner, s | docker runner, s | difference, s |
-|---|--:|--:|--:|
+| stage task | local runner, s | docker runner, s | difference, s | spread between runs, s (local / docker) |
+|---|--:|--:|--:|--:|
 {rows}
-| **whole run (wall)** | **{wall_local:.1f}** | **{wall_docker:.1f}** | **{wall_docker - wall_local:+.1f}** ({100 * (wall_docker / wall_local - 1):+.1f}%) |
+| **whole run (wall)** | **{wall_local:.1f}** | **{wall_docker:.1f}** | **{wall_docker - wall_local:+.1f}** ({100 * (wall_docker / wall_local - 1):+.1f}%) | {_spread(local):.1f} / {_spread(docker):.1f} |
 
-A container adds its start and removal and the worker's imports in a fresh filesystem to each stage;
-the media work inside is the same code on the same ffmpeg build (Debian 12's 5.1 on both sides here).
+The media work inside is the same code on the same ffmpeg build (Debian 12's 5.1 on both sides here).
+Per stage the runners differ by at most {widest:.1f} s, either way, against a spread of one stage between
+runs of the same runner of up to {max(_spread(r, t) for r in (local, docker) for t in STAGES):.1f} s: what a
+container adds (its start and removal, the worker's imports in a fresh filesystem) does not show above
+the noise of this shared 2-core machine.
 
 **GPU: not checked.** This machine has no GPU and this task had no GPU machine, so transcribe and
 detect ran on the CPU in their containers (`VIDEO_PIPELINE_DOCKER_GPUS=none`); the CUDA paths of
