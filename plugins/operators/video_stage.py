@@ -84,7 +84,7 @@ class VideoStageOperator(_StageFields, BaseOperator):
 
 
 class VideoStageDockerOperator(_StageFields, DockerOperator):
-    """Run a worker stage in the worker image; the container's last log line is the manifest.
+    """Run a worker stage in the worker image; the last line of the container's stdout is the manifest.
 
     The container is removed once its exit code is read, whatever the outcome, and stopping
     the task stops and removes it.
