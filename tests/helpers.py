@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -35,3 +38,15 @@ def expected_device() -> str:
 def docker_cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
     """The ``docker`` command, its output as text."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 2) -> Any:
+    """Poll ``check`` until it gives something true, and return that; fail saying what did not happen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
+        time.sleep(every_s)

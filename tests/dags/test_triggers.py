@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from typing import Any
 
 import boto3
 import pytest
 
 import local_env
+from helpers import wait_until
 from standalone import standalone
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
@@ -29,17 +28,6 @@ TABLE = "triggers-videos"
 QUEUE = "triggers-uploads"
 PIPELINE, DISCOVERY, EVENTS, BACKFILL = "video_pipeline", "video_discovery", "video_events", "video_backfill"
 DONE = ("success", "failed")
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 2) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
-        time.sleep(every_s)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import secrets
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import boto3
@@ -21,7 +20,7 @@ import pytest
 
 import local_models
 import local_env
-from helpers import docker_cli
+from helpers import docker_cli, wait_until
 from local_env import free_port
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
@@ -239,9 +238,9 @@ def test_stopping_the_task_stops_its_container(docker_airflow, s3, make_media):
     proc = subprocess.Popen(["airflow", "dags", "test", "video_pipeline", "-c", conf], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait(lambda: _containers("transcode"), 300, "the transcode container runs")
+        wait_until(lambda: _containers("transcode"), 300, "the transcode container runs", 1)
         proc.send_signal(signal.SIGTERM)
-        _wait(lambda: not _containers("transcode", every=True), 60, "the container is stopped and removed")
+        wait_until(lambda: not _containers("transcode", every=True), 60, "the container is stopped and removed", 1)
         proc.wait(300)
     finally:
         if proc.poll() is None:
@@ -253,12 +252,3 @@ def _containers(stage: str, every: bool = False) -> list[str]:
     """The stage's containers: those running, or (every) those that exist at all."""
     listed = docker_cli("ps", *(["-a"] if every else []), "-q", "--filter", f"label={STAGE_LABEL}={stage}")
     return listed.stdout.split()
-
-
-def _wait(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
-        time.sleep(1)
-    return value
