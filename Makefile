@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
 DEMO_TOOLS := venv ffmpeg ffprobe espeak-ng npm
@@ -15,6 +15,7 @@ PYTEST_ARGS ?=
 # The production path (make image, make test-production, make fresh) needs a Docker engine. Where none
 # runs, DOCKER_ENGINE_SCRIPT starts one (this machine's: no registry, host network only).
 WORKER_IMAGE ?= video-pipeline/worker:latest
+AIRFLOW_IMAGE ?= video-pipeline/airflow:latest
 DOCKER_ENGINE_SCRIPT ?= $(wildcard $(abspath ..)/shared/tools/docker-engine.sh)
 # An extra CA bundle for HTTPS inside builds and make fresh (a TLS-inspecting proxy): by default the
 # one this machine's pip trusts, if any.
@@ -23,7 +24,7 @@ export DOCKER_ENGINE_SCRIPT CA_BUNDLE
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help demo up down env test bench system-deps test-deps venv clean image test-production bench-production fresh
+.PHONY: help demo up down env test bench system-deps test-deps venv clean image cluster-images test-production bench-production fresh
 
 help:
 	@echo "make demo   run the DAG on a sample video (or VIDEO=path) against the local stack; prints the page URL"
@@ -33,7 +34,8 @@ help:
 	@echo "make test   run the test suite"
 	@echo "make bench  measure every stage, the orchestration overhead and the trigger latency; write BENCHMARKS.md"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
-	@echo "make test-production  the worker image and the docker runner, on a Docker engine"
+	@echo "make cluster-images  the Airflow image and stand-ins for the postgres, redis and moto images"
+	@echo "make test-production  the worker image, the docker runner and the compose cluster, on a Docker engine"
 	@echo "make bench-production  the docker runner against the local runner; writes its BENCHMARKS.md section"
 	@echo "make fresh  make demo and smoke tests in a new container from a bare Debian 12 image"
 
@@ -60,10 +62,18 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 
 # The production path: the worker image, every stage as a DockerOperator task.
 image:
-	@scripts/docker/build-image.sh $(WORKER_IMAGE)
+	@scripts/docker/build-image.sh images/worker/Dockerfile $(WORKER_IMAGE)
 
-test-production: test-deps $(STAMP) $(NODE_STAMP) image
-	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) $(PY) -m pytest tests/production $(PYTEST_ARGS)
+# The cluster of docker-compose.airflow.yml: the Airflow image, and stand-ins for the official postgres,
+# redis and moto images (from Debian packages and PyPI) that make test-production uses.
+cluster-images: $(NODE_STAMP)
+	@scripts/docker/build-image.sh images/airflow/Dockerfile $(AIRFLOW_IMAGE)
+	@for name in postgres redis moto; do \
+	  scripts/docker/build-image.sh images/standins/Dockerfile video-pipeline/$$name:standin $$name || exit 1; done
+
+test-production: test-deps $(STAMP) $(NODE_STAMP) image cluster-images
+	@PYTHON=$(PYTHON) scripts/system-deps.sh compose
+	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) AIRFLOW_IMAGE=$(AIRFLOW_IMAGE) $(PY) -m pytest tests/production $(PYTEST_ARGS)
 
 bench-production: test-deps $(STAMP) $(NODE_STAMP) image
 	VIDEO_PIPELINE_WORKER_IMAGE=$(WORKER_IMAGE) $(PY) bench/docker_runner.py
@@ -73,7 +83,7 @@ fresh:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt images/worker/requirements.txt images/worker/pyproject.toml
+$(STAMP): requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + ")")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -2,7 +2,7 @@
 # The system tools that `make demo` and `make test` need, installed from Debian/Ubuntu packages
 # only where they are missing.
 #
-#   scripts/system-deps.sh TOOL...     tools: ffmpeg ffprobe espeak-ng npm chromium venv
+#   scripts/system-deps.sh TOOL...     tools: ffmpeg ffprobe espeak-ng npm chromium venv compose
 #
 # Each missing tool maps to its package, and only those packages are asked for. npm is left
 # alone wherever it already runs: Node.js from its vendor bundles npm, and Debian's `npm`
@@ -19,6 +19,8 @@ packages_for() {
     ffmpeg|ffprobe) command -v "$1" >/dev/null || echo ffmpeg ;;
     espeak-ng) command -v espeak-ng >/dev/null || echo espeak-ng ;;
     chromium) command -v chromium >/dev/null || echo chromium ;;
+    compose)  # Compose v2 (the docker CLI plugin) where installed, else Debian's docker-compose
+      docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || echo docker-compose ;;
     npm)
       if ! command -v npm >/dev/null; then
         # Without Node.js, Debian's nodejs and npm together; with a Node.js that lacks npm, Debian's npm.

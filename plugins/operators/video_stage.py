@@ -1,7 +1,8 @@
 """One worker stage as an Airflow task, run locally or in the worker's Docker image.
 
 The runner is configuration (``VIDEO_PIPELINE_RUNNER``), not DAG code: the same
-DAG runs as subprocesses on a laptop and in containers on (GPU) Celery workers.
+DAG runs as subprocesses on a laptop, in containers on (GPU) Celery workers, and
+as pods on Kubernetes (``operators.video_stage_pod``).
 """
 
 from __future__ import annotations
@@ -22,15 +23,22 @@ from video_pipeline.containers import container_options
 from video_pipeline.stages import stage_outcome, worker_args
 
 
-class _StageFields:
-    """What both runners take from the DAG: the stage and its rendered source, dest and options."""
+class StageFields:
+    """What every runner takes from the DAG: the stage and its rendered source, dest and options.
 
-    stage: str
-    source: str
-    dest: str
-    stage_args: list[str] | None
+    A mixin before the operator class: it takes these keyword arguments and passes the rest on.
+    """
 
-    def _set_stage(self, stage: str, source: str, dest: str, stage_args: list[str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        stage: str,
+        source: str,
+        dest: str,
+        stage_args: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
         self.stage = stage
         self.source = source
         self.dest = dest
@@ -41,7 +49,7 @@ class _StageFields:
             raise AirflowSkipException(f"{self.stage} is disabled for this run")
 
 
-class VideoStageOperator(_StageFields, BaseOperator):
+class VideoStageOperator(StageFields, BaseOperator):
     """Run ``video-worker STAGE`` as a local subprocess; its manifest becomes the XCom.
 
     :param stage: the worker stage (probe, transcode, transcribe, detect, previews, burn)
@@ -54,18 +62,8 @@ class VideoStageOperator(_StageFields, BaseOperator):
     template_fields = ("source", "dest", "stage_args")
     ui_color = "#e8f4ff"
 
-    def __init__(
-        self,
-        *,
-        stage: str,
-        source: str,
-        dest: str,
-        stage_args: list[str] | None = None,
-        worker_command: str = "video-worker",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, worker_command: str = "video-worker", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._set_stage(stage, source, dest, stage_args)
         self.worker_command = worker_command
 
     @cached_property
@@ -83,7 +81,7 @@ class VideoStageOperator(_StageFields, BaseOperator):
         self.hook.send_sigterm()
 
 
-class VideoStageDockerOperator(_StageFields, DockerOperator):
+class VideoStageDockerOperator(StageFields, DockerOperator):
     """Run a worker stage in the worker image; the last line of the container's stdout is the manifest.
 
     The container is removed once its exit code is read, whatever the outcome, and stopping
@@ -92,17 +90,8 @@ class VideoStageDockerOperator(_StageFields, DockerOperator):
 
     template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args")
 
-    def __init__(
-        self,
-        *,
-        stage: str,
-        source: str,
-        dest: str,
-        stage_args: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**{"mount_tmp_dir": False, **kwargs, "auto_remove": "never"})
-        self._set_stage(stage, source, dest, stage_args)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """The container's command is the worker CLI with the rendered source, dest and options."""
@@ -150,11 +139,16 @@ def video_stage(
     *, stage: str, source: Any, dest: Any, stage_args: Any = None,
     settings: Settings | None = None, **kwargs: Any,
 ) -> BaseOperator:
-    """The stage task for the configured runner (``local`` or ``docker``)."""
+    """The stage task for the configured runner (``local``, ``docker`` or ``kubernetes``)."""
     settings = settings or Settings.from_env()
     common = {"task_id": stage, "stage": stage, "source": source, "dest": dest, "stage_args": stage_args, **kwargs}
     if settings.runner == "local":
         return VideoStageOperator(worker_command=settings.worker_command, **common)
     if settings.runner == "docker":
         return VideoStageDockerOperator(retrieve_output=False, **container_options(settings, stage), **common)
-    raise ValueError(f"VIDEO_PIPELINE_RUNNER must be local or docker, not {settings.runner!r}")
+    if settings.runner == "kubernetes":
+        from operators.video_stage_pod import VideoStagePodOperator
+        from video_pipeline.pods import pod_options
+
+        return VideoStagePodOperator(**pod_options(settings, stage), **common)
+    raise ValueError(f"VIDEO_PIPELINE_RUNNER must be local, docker or kubernetes, not {settings.runner!r}")

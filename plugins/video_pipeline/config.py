@@ -31,6 +31,18 @@ _DEFAULTS = {
     "DOCKER_CPUS": "1",
     "DOCKER_MEMORY": "",
     "DOCKER_GPUS": "all",
+    # The kubernetes runner's pods: namespace, service account, requests, and where GPU stages go.
+    # K8S_ENV_SECRET names a Kubernetes Secret whose keys become the pods' environment (credentials
+    # stay out of the pod spec); on EKS an IAM role for the service account needs none.
+    "K8S_NAMESPACE": "default",
+    "K8S_SERVICE_ACCOUNT": "",
+    "K8S_IN_CLUSTER": "true",
+    "K8S_ENV_SECRET": "",
+    "K8S_CPU": "1",
+    "K8S_MEMORY": "4Gi",
+    "K8S_GPUS": "1",
+    "K8S_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true",
+    "K8S_GPU_TOLERATIONS": "nvidia.com/gpu:NoSchedule",
     # Retries of every task; permanent input errors and invalid options never retry.
     "RETRIES": "3",
     "RETRY_DELAY_S": "20",
@@ -72,6 +84,15 @@ class Settings:
     docker_cpus: str
     docker_memory: str
     docker_gpus: str
+    k8s_namespace: str
+    k8s_service_account: str
+    k8s_in_cluster: str
+    k8s_env_secret: str
+    k8s_cpu: str
+    k8s_memory: str
+    k8s_gpus: str
+    k8s_gpu_node_selector: str
+    k8s_gpu_tolerations: str
     retries: str
     retry_delay_s: str
     video_extensions: str

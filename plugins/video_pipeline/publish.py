@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mimetypes
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -18,10 +19,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from babel import Locale, UnknownLocaleError
 from boto3.s3.transfer import TransferConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from video_worker.storage import Location, content_type
 
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
@@ -44,6 +45,12 @@ PAGE_CACHE = "public, max-age=60"
 # One CopyObject per file up to its 5 GiB limit; bigger files (a long 1080p rendition) go in parts.
 COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 COPY_THREADS = 8
+# Python's own table, the same on every host (not /etc/mime.types), with the types the site serves
+# that it lacks or names otherwise (RFC 9239 for JavaScript).
+SITE_TYPES = mimetypes.MimeTypes()
+for _type, _suffix in (("application/dash+xml", ".mpd"), ("video/iso.segment", ".m4s"),
+                       ("application/x-subrip", ".srt"), ("text/javascript", ".js")):
+    SITE_TYPES.add_type(_type, _suffix)
 
 
 def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[str, Any],
@@ -127,17 +134,17 @@ def _put_player(s3: Any, settings: Settings) -> str:
 
 
 def _headers(name: str) -> dict[str, str]:
-    kind = content_type(name)
-    if kind.startswith("text/") and "charset" not in kind:
+    kind = SITE_TYPES.guess_type(name)[0] or "application/octet-stream"
+    if (kind.startswith("text/") or kind == "application/x-subrip") and "charset" not in kind:
         kind += "; charset=utf-8"
     return {"ContentType": kind, "CacheControl": PAGE_CACHE if name.endswith(".html") else ASSET_CACHE}
 
 
 def _copy(s3: Any, uri: str, bucket: str, key: str) -> None:
     """Server-side copy with the site's headers, whatever the worker stored."""
-    source = Location(uri)
+    source_bucket, source_key = S3Hook.parse_s3_url(uri)
     log.info("copying %s to s3://%s/%s", uri, bucket, key)
-    s3.copy({"Bucket": source.bucket, "Key": source.key}, bucket, key,
+    s3.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key,
             ExtraArgs={"MetadataDirective": "REPLACE", **_headers(key)}, Config=COPY_CONFIG)
 
 
@@ -147,8 +154,8 @@ def _put(s3: Any, bucket: str, key: str, body: bytes) -> str:
 
 
 def _read(s3: Any, uri: str) -> str:
-    location = Location(uri)
-    return s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read().decode("utf-8")
+    source_bucket, source_key = S3Hook.parse_s3_url(uri)
+    return s3.get_object(Bucket=source_bucket, Key=source_key)["Body"].read().decode("utf-8")
 
 
 def _remove_stale(s3: Any, bucket: str, folder: str, keep: set[str]) -> None:

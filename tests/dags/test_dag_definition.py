@@ -127,7 +127,6 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
 
 def test_docker_runner_settings_shape_the_containers(monkeypatch):
     from docker.types import Mount
-
     from video_pipeline.containers import STAGE_LABEL, parse_mounts
 
     settings = {"RUNNER": "docker", "DOCKER_NETWORK_MODE": "host", "DOCKER_USER": "1000:1000",
@@ -147,20 +146,27 @@ def test_docker_runner_settings_shape_the_containers(monkeypatch):
         parse_mounts("models:/models")
 
 
-def test_production_compose_runs_stages_in_the_worker_image_with_a_gpu_queue():
-    import yaml
+def test_plugins_folder_loads_no_helper_module_as_a_plugin():
+    """plugins/.airflowignore: Airflow's plugin loader imports none of our modules under bare names."""
+    bare = sorted({path.stem for path in (ROOT / "plugins").rglob("*.py")} - {"__init__"})
+    code = ("import sys; from airflow import plugins_manager; plugins_manager.ensure_plugins_loaded();"
+            f"print(sorted(set({bare!r}) & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}).stdout
+    assert "publish" in bare and out.strip().splitlines()[-1] == "[]"
 
-    compose = yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())
-    services = compose["services"]
-    assert {"postgres", "redis", "airflow-scheduler", "airflow-api-server", "airflow-dag-processor",
-            "airflow-worker-cpu", "airflow-worker-gpu"} <= set(services)
-    env = services["airflow-scheduler"]["environment"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["VIDEO_PIPELINE_RUNNER"] == "docker"
-    assert "--queues gpu" in services["airflow-worker-gpu"]["command"]
-    (device,) = services["airflow-worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
-    assert device["capabilities"] == ["gpu"]
-    assert "/var/run/docker.sock:/var/run/docker.sock" in services["airflow-worker-cpu"]["volumes"]
+
+def test_airflow_side_needs_none_of_the_worker_package():
+    """The Airflow image has no video_worker: every module of plugins/ imports without it."""
+    code = (
+        "import sys, pkgutil, importlib; sys.modules['video_worker'] = None;"  # any import of it fails
+        "names = [m.name for m in pkgutil.walk_packages(['plugins']) if m.ispkg or '.' in m.name];"
+        "[importlib.import_module(n) for n in names]; print(len(names))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=os.environ,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= 15
 
 
 def test_trigger_dags(monkeypatch):
@@ -197,3 +203,14 @@ def test_event_path_is_off_without_a_queue(monkeypatch):
     monkeypatch.delenv("VIDEO_PIPELINE_EVENTS_QUEUE_URL", raising=False)
     bag = _dagbag()
     assert bag.import_errors == {} and "video_events" not in bag.dags
+
+
+@pytest.mark.parametrize("executor", ["CeleryExecutor", "LocalExecutor"])
+def test_the_executors_of_both_stacks_load(executor):
+    """The cluster's CeleryExecutor (its provider and celery, as pinned) and the local stack's."""
+    code = ("from airflow.executors.executor_loader import ExecutorLoader;"
+            f"print(type(ExecutorLoader.load_executor({executor!r})).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
+                         env={**os.environ, "AIRFLOW__CORE__EXECUTOR": executor})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == executor

@@ -81,3 +81,19 @@ def test_the_makefile_asks_for_the_tools_each_target_needs():
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0].endswith("scripts/system-deps.sh venv ffmpeg ffprobe espeak-ng npm")
     assert out[1].endswith("scripts/system-deps.sh venv ffmpeg ffprobe espeak-ng npm chromium")
+
+
+@pytest.mark.parametrize(("has", "body", "asked"), [
+    ((), "exit 1", ["docker-compose"]),  # neither Compose v2 nor docker-compose
+    (("docker-compose",), "exit 1", []),
+    ((), 'test "$1" = compose', []),  # `docker compose version` answers: the v2 plugin
+])
+def test_compose_is_asked_for_only_without_either_compose(tmp_path, has, body, asked):
+    env = machine(tmp_path, uid=0, has=has)
+    (Path(env["PATH"]) / "docker").write_text(f"#!/bin/sh\n{body}\n")
+    (Path(env["PATH"]) / "docker").chmod(0o755)
+    result = subprocess.run(["/bin/bash", str(SCRIPT), "compose"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    log = tmp_path / "apt.log"
+    installs = [line for line in (log.read_text().splitlines() if log.exists() else []) if line.startswith("install")]
+    assert installs == ([f"install -y -qq {' '.join(asked)}"] if asked else [])

@@ -102,3 +102,14 @@ def test_missing_local_source_is_permanent(run_worker, tmp_path):
     result = run_worker("probe", "--source", tmp_path / "nope.mp4", "--dest", tmp_path / "out")
     assert result.returncode == 2
     assert "does not exist" in result.manifest["error"]
+
+
+def test_the_result_line_also_goes_to_the_result_file(run_worker, hd_clip, tmp_path):
+    """The Kubernetes runner reads the result from the file its XCom sidecar serves, done or failed."""
+    for source, code in ((hd_clip, 0), (tmp_path / "missing.mp4", 2)):
+        result_file = tmp_path / f"result-{code}.json"
+        result = run_worker("probe", "--source", source, "--dest", tmp_path / f"out-{code}",
+                            env={"VIDEO_WORKER_RESULT_FILE": str(result_file)})
+        assert result.returncode == code, result.stderr
+        assert json.loads(result_file.read_text()) == result.manifest
+        assert ("artifacts" in result.manifest, "error" in result.manifest) == (code == 0, code != 0)

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -36,8 +37,20 @@ EPILOG = """exit codes: 0 done; 1 failed, worth a retry; 2 permanent input error
 {"error": ..., "permanent": ..., "kind": "input" | "usage" | "transient"}."""
 
 
+# Where a runner that cannot read stdout alone wants the result too (Kubernetes: the XCom sidecar's file).
+RESULT_FILE = "VIDEO_WORKER_RESULT_FILE"
+
+
+def _result(payload: dict) -> None:
+    """The last stdout line; also written to $VIDEO_WORKER_RESULT_FILE when that is set."""
+    line = json.dumps(payload, separators=(",", ":"))
+    if os.environ.get(RESULT_FILE):
+        Path(os.environ[RESULT_FILE]).write_text(line)
+    print(line)
+
+
 def _fail(error: str, kind: str, stage: str | None, code: int) -> int:
-    print(json.dumps({"error": error, "permanent": kind != "transient", "kind": kind, "stage": stage}))
+    _result({"error": error, "permanent": kind != "transient", "kind": kind, "stage": stage})
     return code
 
 
@@ -111,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any other failure is worth a retry
         log.exception("stage %s failed", args.stage)
         return _fail(f"{type(exc).__name__}: {exc}", "transient", args.stage, EXIT_RETRY)
-    print(json.dumps(manifest, separators=(",", ":")))
+    _result(manifest)
     return EXIT_OK
 
 

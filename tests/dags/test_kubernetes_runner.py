@@ -1,0 +1,133 @@
+"""The kubernetes runner: the pods that KubernetesPodOperator would create, rendered and checked.
+
+No cluster runs here, so these check the pod specs Airflow builds (the same objects it would send
+to the Kubernetes API) and the exit-code reading; README says it has not run on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from kubernetes.client import ApiClient
+from kubernetes.client import models as k8s
+
+from tests.dags.test_dag_definition import _dagbag
+
+XCOMS = {
+    ("register", "source"): "s3://media/incoming/a b.mp4",
+    ("register", "work"): "s3://media/work/0123456789abcdef",
+    ("register", "args_transcribe"): ["--language", "fr"],
+    ("register", "args_detect"): [],
+    ("register", "args_transcode"): ["--ladder", "720,360"],
+}
+
+
+@pytest.fixture
+def kubernetes_dag(monkeypatch):
+    settings = {"RUNNER": "kubernetes", "WORKER_IMAGE": "registry.example/video-worker:1.2.3",
+                "K8S_NAMESPACE": "media", "K8S_SERVICE_ACCOUNT": "video-worker", "K8S_ENV_SECRET": "video-aws",
+                "K8S_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true,pool=gpu",
+                "K8S_GPU_TOLERATIONS": "nvidia.com/gpu:NoSchedule,dedicated=media:NoExecute", "K8S_MEMORY": "6Gi"}
+    for name, value in settings.items():
+        monkeypatch.setenv(f"VIDEO_PIPELINE_{name}", value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://moto.media:5000")
+    monkeypatch.setenv("VIDEO_WORKER_WHISPER_MODEL", "small")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-never-in-a-pod")
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    return bag.dags["video_pipeline"]
+
+
+def _pod(dag, task_id: str) -> tuple[k8s.V1Pod, dict]:
+    task = dag.get_task(task_id)
+    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: XCOMS[(task_ids, key)])
+    task.render_template_fields({"ti": ti, "params": {}, "task": task})
+    pod = task.build_pod_request_obj(dry_run=True)  # what `airflow tasks ... dry_run` prints: no cluster needed
+    return pod, ApiClient().sanitize_for_serialization(pod)
+
+
+def test_gpu_stages_request_a_gpu_on_the_gpu_nodes(kubernetes_dag):
+    pod, spec = _pod(kubernetes_dag, "transcribe")
+    base = next(c for c in pod.spec.containers if c.name == "base")
+    assert base.image == "registry.example/video-worker:1.2.3"
+    assert base.command == ["video-worker"]
+    assert base.args == ["transcribe", "--source", "s3://media/incoming/a b.mp4",
+                         "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr"]
+    assert base.resources.limits == {"nvidia.com/gpu": "1"}
+    assert base.resources.requests == {"cpu": "1", "memory": "6Gi"}
+    assert pod.spec.node_selector == {"nvidia.com/gpu.present": "true", "pool": "gpu"}
+    assert [(t.key, t.operator, t.value, t.effect) for t in pod.spec.tolerations] == [
+        ("nvidia.com/gpu", "Exists", None, "NoSchedule"), ("dedicated", "Equal", "media", "NoExecute")]
+    assert (pod.metadata.namespace, pod.spec.service_account_name) == ("media", "video-worker")
+    assert pod.metadata.labels["video-pipeline/stage"] == "transcribe"
+    assert spec["spec"]["containers"][0]["name"] == "base"
+
+
+def test_cpu_stages_get_no_gpu_and_no_gpu_node_constraints(kubernetes_dag):
+    pod, _ = _pod(kubernetes_dag, "transcode")
+    base = next(c for c in pod.spec.containers if c.name == "base")
+    assert base.args[:2] == ["transcode", "--source"] and base.args[-2:] == ["--ladder", "720,360"]
+    assert base.resources.limits is None and base.resources.requests == {"cpu": "1", "memory": "6Gi"}
+    assert not pod.spec.node_selector and not pod.spec.tolerations
+
+
+def test_the_result_comes_back_through_the_xcom_sidecar_and_secrets_stay_out(kubernetes_dag):
+    pod, spec = _pod(kubernetes_dag, "detect")
+    base = next(c for c in pod.spec.containers if c.name == "base")
+    env = {e.name: e.value for e in base.env}
+    assert env["VIDEO_WORKER_RESULT_FILE"] == "/airflow/xcom/return.json"
+    assert (env["AWS_ENDPOINT_URL"], env["VIDEO_WORKER_WHISPER_MODEL"]) == ("http://moto.media:5000", "small")
+    assert {c.name for c in pod.spec.containers} == {"base", "airflow-xcom-sidecar"}
+    assert any(m.mount_path == "/airflow/xcom" for m in base.volume_mounts)
+    assert [e.secret_ref.name for e in base.env_from] == ["video-aws"]  # credentials from a Secret
+    assert "s3cr3t-never-in-a-pod" not in json.dumps(spec)
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+
+
+def test_exit_codes_are_read_from_the_pods_status():
+    from operators.video_stage_pod import exit_code
+
+    def pod(**state) -> k8s.V1Pod:
+        status = k8s.V1ContainerStatus(name="base", image="w", image_id="", ready=False, restart_count=0,
+                                       state=k8s.V1ContainerState(**state))
+        return k8s.V1Pod(status=k8s.V1PodStatus(container_statuses=[status]))
+
+    assert exit_code(pod(terminated=k8s.V1ContainerStateTerminated(exit_code=2)), "base") == 2
+    assert exit_code(pod(terminated=k8s.V1ContainerStateTerminated(exit_code=0)), "base") == 0
+    assert exit_code(pod(waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff")), "base") is None
+    assert exit_code(None, "base") is None
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("K8S_GPU_NODE_SELECTOR", "gpu", "not key=value"),
+    ("K8S_GPU_TOLERATIONS", "nvidia.com/gpu:Sometimes", "not key\\[=value\\]:Effect"),
+])
+def test_malformed_settings_are_refused_with_the_setting_named(setting, value, message):
+    from video_pipeline.config import Settings
+    from video_pipeline.pods import pod_options
+
+    settings = Settings(**{**Settings.from_env().__dict__, setting.lower(): value})
+    with pytest.raises(ValueError, match=f"VIDEO_PIPELINE_{setting}: .*{message}"):
+        pod_options(settings, "detect")
+
+
+def test_helm_values_configure_the_kubernetes_runner_with_known_settings():
+    """deploy/helm/values.yaml: every VIDEO_PIPELINE_* it sets is a setting, at the pinned Airflow version."""
+    import re
+
+    import yaml
+
+    from tests.dags.test_dag_definition import ROOT
+    from video_pipeline.config import Settings
+
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    env = {item["name"]: item["value"] for item in values["env"]}
+    known = {f"VIDEO_PIPELINE_{name.upper()}" for name in Settings.__dataclass_fields__}
+    assert {name for name in env if name.startswith("VIDEO_PIPELINE_")} <= known
+    assert env["VIDEO_PIPELINE_RUNNER"] == "kubernetes" and values["executor"] == "KubernetesExecutor"
+    assert values["allowPodLaunching"] is True
+    pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements-airflow.txt").read_text(), re.M)[1]
+    assert values["airflowVersion"] == pinned
+    assert env["VIDEO_PIPELINE_K8S_ENV_SECRET"] in values["extraEnvFrom"]
