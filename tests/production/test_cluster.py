@@ -4,7 +4,8 @@ Postgres, Redis, the api-server, scheduler, dag-processor, triggerer, a CPU Cele
 ``default``) and a GPU-labelled one (queue ``gpu``), from the Airflow image and the stand-ins for the
 official images (``make cluster-images``). Two uploads start runs through S3 events; the scheduler and
 the CPU worker restart in the middle of the first; the CPU worker is scaled to two for the second.
-The task instances in Postgres show where every task ran. Nothing is left afterwards.
+The task instances in Postgres show where every task ran. A GPU worker then joins as another host
+would, with README's command, and takes over queue ``gpu``. Nothing is left afterwards.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from video_pipeline.identity import video_id
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "vp-cluster-test"
+SECOND_HOST = "vp-cluster-test-gpu-host"  # a GPU worker as another host would run it
 BUCKET = "video-pipeline"
 TABLE = "videos"
 GPU_TASKS = {"transcribe", "detect"}
@@ -58,8 +60,8 @@ def compose_command() -> list[str]:
 class Cluster:
     """``docker compose -p PROJECT -f docker-compose.airflow.yml -f docker-compose.moto.yml -f <this host's>``."""
 
-    def __init__(self, files: list[Path], env: dict[str, str], *, moto: str, api: str) -> None:
-        self.base = [*compose_command(), "-p", PROJECT, *[arg for f in files for arg in ("-f", str(f))]]
+    def __init__(self, files: list[Path], env: dict[str, str], *, moto: str, api: str, project: str = PROJECT) -> None:
+        self.base = [*compose_command(), "-p", project, *[arg for f in files for arg in ("-f", str(f))]]
         self.env, self.moto, self.api = env, moto, api
         self.runs: list[str] = []  # the runs the tests published, in order
 
@@ -132,12 +134,14 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
         "airflow-worker-gpu": {"environment": {**worker_env, "VIDEO_PIPELINE_DOCKER_GPUS": "none"}},
     }}))
     ports = {"AIRFLOW_PORT": free_port(), "MOTO_PORT": free_port()}
-    published = {"POSTGRES_PUBLISH": f"127.0.0.1:{free_port()}", "REDIS_PUBLISH": f"127.0.0.1:{free_port()}"}
+    # Published on every address, as for workers on other hosts (the second host below).
+    published = {"POSTGRES_PUBLISH": f"0.0.0.0:{free_port()}", "REDIS_PUBLISH": f"0.0.0.0:{free_port()}"}
     env = {**os.environ, **images, **{k: str(v) for k, v in ports.items()}, **published, "COMPOSE_NETWORK": PROJECT,
            "VIDEO_PIPELINE_WORKER_IMAGE": worker_image, "AIRFLOW_JWT_SECRET": secrets.token_hex(32),
            "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}
     cluster = Cluster([ROOT / "docker-compose.airflow.yml", ROOT / "docker-compose.moto.yml", host], env,
                       moto=f"http://127.0.0.1:{ports['MOTO_PORT']}", api=f"http://127.0.0.1:{ports['AIRFLOW_PORT']}")
+    cluster.worker_env = worker_env
     cluster("down", "-v", "--remove-orphans", check=False)  # what an interrupted session left
     try:
         cluster("up", "-d", timeout=900)
@@ -148,11 +152,35 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
         cluster("down", "-v", "--remove-orphans", "-t", "60", check=False)
 
 
-def _upload(cluster: Cluster, clip: Path) -> str:
+@pytest.fixture(scope="module")
+def second_host(cluster, tmp_path_factory) -> Cluster:
+    """A GPU worker started as README says for another host: its own project and network, reaching
+    Postgres, Redis and the api-server through the main host's published ports (here its gateway)."""
+    gateway = docker_cli("network", "inspect", PROJECT, "-f", "{{(index .IPAM.Config 0).Gateway}}").stdout.strip()
+    port = {name: cluster.env[name].rsplit(":", 1)[-1] for name in ("POSTGRES_PUBLISH", "REDIS_PUBLISH", "AIRFLOW_PORT",
+                                                                    "MOTO_PORT")}
+    s3 = f"http://{gateway}:{port['MOTO_PORT']}"  # on a real second host: AWS itself, nothing to set
+    override = tmp_path_factory.mktemp("second-host") / "docker-compose.host.yml"
+    override.write_text(json.dumps({"version": "3.8", "services": {"airflow-worker-gpu": {"environment": {
+        **cluster.worker_env, "VIDEO_PIPELINE_DOCKER_GPUS": "none", "AWS_ENDPOINT_URL": s3,
+        "AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"endpoint_url": s3}})}}}}))
+    env = {**cluster.env, "COMPOSE_NETWORK": SECOND_HOST, "POSTGRES_ADDRESS": f"{gateway}:{port['POSTGRES_PUBLISH']}",
+           "REDIS_ADDRESS": f"{gateway}:{port['REDIS_PUBLISH']}", "AIRFLOW_API_URL": f"http://{gateway}:{port['AIRFLOW_PORT']}"}
+    host = Cluster([ROOT / "docker-compose.airflow.yml", override], env, moto=cluster.moto, api=cluster.api,
+                   project=SECOND_HOST)
+    try:
+        host("up", "-d", "--no-deps", "airflow-worker-gpu", timeout=300)
+        yield host
+    finally:
+        host("down", "-v", "--remove-orphans", "-t", "60", check=False)
+
+
+def _upload(cluster: Cluster, clip: Path, key: str | None = None) -> str:
     """Put the clip under incoming/ as a user would; the video's id, from its ETag."""
     s3 = boto3.client("s3", endpoint_url=cluster.moto, region_name="us-east-1",
                       aws_access_key_id="moto", aws_secret_access_key="moto")
-    key = f"incoming/{clip.name}"
+    key = key or f"incoming/{clip.name}"
     s3.upload_file(str(clip), BUCKET, key)
     return video_id(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
 
@@ -241,10 +269,21 @@ def test_gpu_stages_ran_on_the_gpu_worker_and_everything_else_on_cpu_workers(clu
                 "gpu" if gpu else "default", True), ti
 
 
-def test_teardown_leaves_no_container_volume_or_network(cluster):
-    cluster("down", "-v", "--remove-orphans", "-t", "60")
-    project = f"label=com.docker.compose.project={PROJECT}"
-    assert docker_cli("ps", "-aq", "--filter", project).stdout.split() == []
-    assert docker_cli("volume", "ls", "-q", "--filter", project).stdout.split() == []
-    assert docker_cli("network", "ls", "-q", "--filter", f"name=^{PROJECT}$").stdout.split() == []
+def test_a_gpu_worker_on_another_host_joins_with_the_documented_command(cluster, second_host, clips):
+    cluster("stop", "-t", "60", "airflow-worker-gpu")  # queue gpu is now served by the other host only
+    (remote,) = second_host.containers("airflow-worker-gpu")
+    vid = _upload(cluster, clips[0], key="incoming/from-the-gpu-host.mp4")
+    tasks = cluster.task_instances(_published(cluster, vid)["dag_run_id"])
+    assert {ti["hostname"] for ti in tasks if ti["task"] in GPU_TASKS} == {remote}
+    assert {ti["queue"] for ti in tasks if ti["task"] in GPU_TASKS} == {"gpu"}
+
+
+def test_teardown_leaves_no_container_volume_or_network(cluster, second_host):
+    for compose in (second_host, cluster):
+        compose("down", "-v", "--remove-orphans", "-t", "60")
+    for name in (PROJECT, SECOND_HOST):
+        project = f"label=com.docker.compose.project={name}"
+        assert docker_cli("ps", "-aq", "--filter", project).stdout.split() == []
+        assert docker_cli("volume", "ls", "-q", "--filter", project).stdout.split() == []
+        assert docker_cli("network", "ls", "-q", "--filter", f"name=^{name}$").stdout.split() == []
     assert docker_cli("ps", "-aq", "--filter", f"label={STAGE_LABEL}").stdout.split() == []
