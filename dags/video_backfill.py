@@ -77,7 +77,7 @@ def video_backfill() -> None:
             objects, catalog, mode="reprocess" if params["reprocess"] else "missing",
             tag=discovery.sweep_tag(root), size=min(room, conf.getint("core", "max_map_length")))
         runs = discovery.claim_runs(page, catalog, discovered_by="backfill")
-        after = page[-1][0].key if more and page else ""
+        after = page[-1].obj.key if more and page else ""
         # Beside the runs (the return value, which start_runs maps over): where the next page starts.
         ti.xcom_push(key="more", value=bool(after))
         ti.xcom_push(key="next_conf", value={**params, "cursor": after, "root": root})

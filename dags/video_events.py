@@ -24,6 +24,9 @@ def uploads_asset(queue_url: str) -> Asset:
         num_batches=1,  # fire with what one receive returns: more batches only add their wait
         wait_time_seconds=10,  # long polling: a message is seen as soon as it arrives
         waiter_delay=1,
+        # Deleted only once their videos are claimed (find_new_videos): a batch whose asset event no
+        # run ever reads comes back after the queue's visibility timeout instead of being lost.
+        delete_message_on_reception=False,
     )
     return Asset(name="video-pipeline-uploads", watchers=[AssetWatcher(name="s3-uploads-sqs", trigger=trigger)])
 
@@ -35,7 +38,10 @@ if SETTINGS.events_queue_url:  # set VIDEO_PIPELINE_EVENTS_QUEUE_URL to turn the
         schedule=[uploads_asset(SETTINGS.events_queue_url)],
         start_date=datetime(2026, 1, 1),
         catchup=False,
-        max_active_runs=1,
+        # Not 1: at its cap, Airflow 3.3 merges the queued asset events and drops all but the first
+        # (apache/airflow#56050). Concurrent runs are safe: claims are conditional writes, run ids are
+        # the videos', and a run that exists already is skipped.
+        max_active_runs=16,
         tags=["video", "trigger"],
         doc_md=__doc__
         + f"""
@@ -47,7 +53,8 @@ triggered it (several batches when uploads come faster than runs), takes every o
 record under `{SETTINGS.incoming_prefix}` with a video extension, reads each object's current
 ETag, drops videos already known with that ETag, and starts one `video_pipeline` run per new one
 (run id `video__<video_id>`; a message delivered twice, or a video also found by polling, is
-skipped). `bootstrap` creates the queue and the bucket notification.
+skipped). Messages are deleted only after their videos are claimed: a batch that no run reads
+comes back after the queue's visibility timeout. `bootstrap` creates the queue and the bucket notification.
 """,
         default_args={"owner": "video-pipeline", "retries": 2, "retry_delay": timedelta(seconds=10)},
     )
@@ -57,18 +64,19 @@ skipped). `bootstrap` creates the queue and the bucket notification.
             """Objects named by the messages, current ETag from S3 (deleted ones are dropped)."""
             from airflow.configuration import conf
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+            from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
             from video_pipeline import discovery, tracking
 
-            bodies = [
-                message["Body"]
+            messages = [
+                message
                 for events in (triggering_asset_events or {}).values()
                 for event in events
                 for message in (event.extra.get("payload") or {}).get("message_batch", [])
             ]
             s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id)
             objects = []
-            for bucket, key in discovery.keys_from_messages(bodies):
+            for bucket, key in discovery.keys_from_messages(m["Body"] for m in messages):
                 if not key.startswith(SETTINGS.incoming_prefix) or not discovery.is_video_key(key, SETTINGS.extensions):
                     continue
                 head = s3.head_object(key, bucket)
@@ -77,7 +85,10 @@ skipped). `bootstrap` creates the queue and the bucket notification.
             catalog = tracking.catalog(SETTINGS)
             planned = discovery.plan(objects, catalog, mode="new")
             limit = conf.getint("core", "max_map_length")
-            return discovery.claim_runs(discovery.within_limit(planned, limit), catalog, discovered_by="event")
+            runs = discovery.claim_runs(discovery.within_limit(planned, limit), catalog, discovered_by="event")
+            discovery.acknowledge(SqsHook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(), SETTINGS.events_queue_url,
+                                  messages)
+            return runs
 
         start_video_runs(find_new_videos())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import AssetAlias, Param, dag, task
+from airflow.sdk import AssetAlias, AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 from operators.video_stage import video_stage
 from video_pipeline import tracking
 from video_pipeline.config import Settings
@@ -43,6 +43,10 @@ def _register_value(key: str) -> str:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=8,
+    # A run unfinished this long after it was queued marks its item stuck (stuck_since).
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                           interval=timedelta(minutes=float(SETTINGS.run_deadline_minutes)),
+                           callback=AsyncCallback(tracking.flag_stuck_run)),
     tags=["video", "media"],
     doc_md=__doc__
     + """
@@ -167,17 +171,23 @@ def video_pipeline() -> None:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk import Asset
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from video_pipeline.publish import Superseded
         from video_pipeline.publish import publish as publish_video
 
-        result = publish_video(
-            s3=S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
-            catalog=tracking.catalog(SETTINGS),
-            settings=SETTINGS,
-            video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
-            manifests={"probe": probe, "transcode": transcode, "transcribe": transcribe, "detect": detect,
-                       "previews": previews, "burn": burn, "package": package},
-            run_id=run_id,
-        )
+        try:
+            result = publish_video(
+                s3=S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
+                catalog=tracking.catalog(SETTINGS),
+                settings=SETTINGS,
+                video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
+                manifests={"probe": probe, "transcode": transcode, "transcribe": transcribe, "detect": detect,
+                           "previews": previews, "burn": burn, "package": package},
+                run_id=run_id,
+            )
+        except Superseded as superseded:
+            raise AirflowSkipException(str(superseded)) from superseded
         for key in (result["page_key"], result["video_key"]):
             outlet_events[PUBLISHED].add(Asset(f"s3://{SETTINGS.bucket}/{key}"))
         return result
@@ -191,17 +201,20 @@ def video_pipeline() -> None:
 
     source = _register_value("source")
     probe = stage("probe", source=source, stage_args=[])
-    transcode = stage("transcode", source=source, stage_args=video["args_transcode"])
-    transcribe = stage("transcribe", source=source, stage_args=video["args_transcribe"])
-    detect = stage("detect", source=source, stage_args=video["args_detect"])
-    previews = stage("previews", source=source, stage_args=video["args_previews"])
-    gate >> probe >> [transcode, transcribe, detect, previews]
+    gate >> probe
+    # Every later stage's execution_timeout follows the duration that probe measured.
+    probed = {"probed": probe.output}
+    transcode = stage("transcode", source=source, stage_args=video["args_transcode"], **probed)
+    transcribe = stage("transcribe", source=source, stage_args=video["args_transcribe"], **probed)
+    detect = stage("detect", source=source, stage_args=video["args_detect"], **probed)
+    previews = stage("previews", source=source, stage_args=video["args_previews"], **probed)
 
     inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output)
-    burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed")
+    burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed", **probed)
 
     streams = package_inputs(video=video, transcode=transcode.output, transcribe=transcribe.output)
-    package = stage("package", source=streams["source"], stage_args=streams["args"], trigger_rule="none_failed")
+    package = stage("package", source=streams["source"], stage_args=streams["args"], trigger_rule="none_failed",
+                    **probed)
 
     publish(video=video, probe=probe.output, transcode=transcode.output, transcribe=transcribe.output,
             detect=detect.output, previews=previews.output, burn=burn.output, package=package.output)

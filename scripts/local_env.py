@@ -50,6 +50,21 @@ def admin_password(home: Path) -> str:
     return passwords[ADMIN]
 
 
+def license_env(home: Path) -> dict[str, str]:
+    """The license endpoint's token secret: yours if set, else one generated once per Airflow home.
+
+    Only the license server and token minting need it (``make -s env`` exports it); Airflow does not.
+    """
+    if os.environ.get("VIDEO_PIPELINE_LICENSE_SECRET"):
+        return {"VIDEO_PIPELINE_LICENSE_SECRET": os.environ["VIDEO_PIPELINE_LICENSE_SECRET"]}
+    path = home / "license-secret"
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return {"VIDEO_PIPELINE_LICENSE_SECRET": path.read_text().strip()}
+
+
 def worker_models() -> dict[str, str]:
     """Local weights where this machine has them; otherwise the worker downloads the standard models."""
     try:

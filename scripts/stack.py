@@ -23,10 +23,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from airflow_api import AirflowAPI
 from local_env import (ADMIN, AIRFLOW_PORT, HOME, LICENSE_PORT, MOTO_PORT, ROOT, admin_password, airflow_env,
-                       local_endpoint)
+                       license_env, local_endpoint)
 from processes import answers, running, start, stop, wait_for
 
 DAG_TEST_TASK = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)")
@@ -44,10 +45,19 @@ def ensure_moto() -> None:
 
 
 def ensure_license_server() -> None:
-    """The ClearKey license endpoint for encrypted streams, reading keys from the local bucket."""
+    """The ClearKey license endpoint for encrypted streams, reading keys from the local bucket.
+
+    It alone gets the token secret in its environment: Airflow and the stages never need it.
+    """
     if running("license"):
         return
-    proc = start("license", [sys.executable, "-m", "video_pipeline.license", "--port", str(LICENSE_PORT)])
+    inherited = os.environ.get("VIDEO_PIPELINE_LICENSE_SECRET")
+    os.environ.update(license_env(HOME))
+    try:
+        proc = start("license", [sys.executable, "-m", "video_pipeline.license", "serve", "--port", str(LICENSE_PORT)])
+    finally:
+        if inherited is None:
+            os.environ.pop("VIDEO_PIPELINE_LICENSE_SECRET")
     wait_for("license", lambda: answers(f"http://127.0.0.1:{LICENSE_PORT}/") is not None, proc, 30)
     print(f"license: ClearKey licenses on http://127.0.0.1:{LICENSE_PORT}/clearkey (log {HOME / 'license.log'})")
 
@@ -141,7 +151,20 @@ def automatic_run(api: AirflowAPI, vid: str, timeout_s: float = 180) -> str | No
     return None
 
 
-def demo(video: Path | None, force: bool) -> None:
+def page_url(settings, vid: str, item: dict) -> str:
+    """The video's page; an encrypted one's with a playback token for it (``?token=``)."""
+    url = settings.site_url(f"{settings.site_prefix}videos/{vid}/index.html")
+    if not item.get("stream", {}).get("encrypted"):
+        return url
+    from video_pipeline.keys import key_id
+    from video_pipeline.tokens import mint
+
+    token = mint(license_env(HOME)["VIDEO_PIPELINE_LICENSE_SECRET"], key_id(vid),
+                 int(settings.license_token_ttl_s), time.time())
+    return f"{url}?token={quote(token)}"
+
+
+def demo(video: Path | None, force: bool, encrypt: bool) -> None:
     import boto3
 
     from clip import ensure_clip
@@ -152,6 +175,8 @@ def demo(video: Path | None, force: bool) -> None:
     if not video.is_file():
         sys.exit(f"no such video: {video}")
     ensure_moto()
+    if encrypt:
+        ensure_license_server()
     on_airflow = running("airflow") is not None
     if not on_airflow:
         migrate()
@@ -164,7 +189,7 @@ def demo(video: Path | None, force: bool) -> None:
     vid = video_id(settings.bucket, key, s3.head_object(Bucket=settings.bucket, Key=key)["ETag"])
     print(f"demo: uploaded {video} to s3://{settings.bucket}/{key} (video {vid})")
 
-    conf = {"video_key": key, "force": force}
+    conf = {"video_key": key, "force": force, "encrypt": encrypt}
     started = time.monotonic()
     if on_airflow:
         # Its scheduler would also pick up the tasks of a `dags test` run and run them a second time.
@@ -189,13 +214,13 @@ def demo(video: Path | None, force: bool) -> None:
         sys.exit(f"demo: the run failed; video {vid} is {status}{where}")
     print(f"""demo: published in {time.monotonic() - started:.0f} s
 
-page   {settings.site_url(f"{settings.site_prefix}videos/{vid}/index.html")}
+page   {page_url(settings, vid, item)}
 
 moto keeps serving it until `make down`.""")
 
 
 def print_env() -> None:
-    for name, value in airflow_env(HOME, local_endpoint()).items():
+    for name, value in {**airflow_env(HOME, local_endpoint()), **license_env(HOME)}.items():
         print(f"export {name}={shlex.quote(value)}")
 
 
@@ -208,6 +233,7 @@ def main() -> None:
     run = commands.add_parser("demo", help="process one video with `airflow dags test` and print its page")
     run.add_argument("--video", type=Path, help="your own video (default: a generated 20 s sample)")
     run.add_argument("--force", action="store_true", help="process again even if already published")
+    run.add_argument("--encrypt", action="store_true", help="encrypt the stream; the page URL carries a token")
     commands.add_parser("env", help="print export lines for the airflow CLI")
     args = parser.parse_args()
     if args.command in ("up", "demo"):  # for us, and for everything we start
@@ -217,7 +243,7 @@ def main() -> None:
     elif args.command == "down":
         down()
     elif args.command == "demo":
-        demo(args.video, args.force)
+        demo(args.video, args.force, args.encrypt)
     else:
         print_env()
 

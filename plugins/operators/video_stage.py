@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from video_pipeline.config import Settings
 from video_pipeline.containers import container_options
+from video_pipeline.stage_timeouts import stage_timeout
 from video_pipeline.stages import stage_outcome, worker_args
 
 
@@ -27,7 +28,13 @@ class StageFields:
     """What every runner takes from the DAG: the stage and its rendered source, dest and options.
 
     A mixin before the operator class: it takes these keyword arguments and passes the rest on.
+    ``probed`` is the probe stage's manifest (an XComArg in the DAG): once it is rendered, the
+    task's execution_timeout follows the video's duration (stage_timeouts.py), so a hung stage is
+    killed and retried. A runner that passes the CLI to a container names the field in
+    ``command_field``; rendering sets it to the worker's arguments.
     """
+
+    command_field: str | None = None
 
     def __init__(
         self,
@@ -36,13 +43,28 @@ class StageFields:
         source: str,
         dest: str,
         stage_args: list[str] | None = None,
+        probed: Any = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("execution_timeout", stage_timeout(stage, None, Settings.from_env().stage_timeouts))
         super().__init__(**kwargs)
         self.stage = stage
         self.source = source
         self.dest = dest
         self.stage_args = stage_args
+        self.probed = probed
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        if self.command_field and self.stage_args is not None:
+            setattr(self, self.command_field, worker_args(self.stage, self.source, self.dest, self.stage_args))
+
+    def pre_execute(self, context: Any) -> None:
+        super().pre_execute(context)
+        duration = self.probed.get("duration_s") if isinstance(self.probed, dict) else None
+        if duration is not None:
+            self.execution_timeout = stage_timeout(self.stage, duration, Settings.from_env().stage_timeouts)
+            self.log.info("%s may run for %s (a %.1f s video)", self.stage, self.execution_timeout, duration)
 
     def _skip_if_disabled(self) -> None:
         if self.stage_args is None:
@@ -59,7 +81,7 @@ class VideoStageOperator(StageFields, BaseOperator):
     :param worker_command: how to call the worker CLI
     """
 
-    template_fields = ("source", "dest", "stage_args")
+    template_fields = ("source", "dest", "stage_args", "probed")
     ui_color = "#e8f4ff"
 
     def __init__(self, *, worker_command: str = "video-worker", **kwargs: Any) -> None:
@@ -88,16 +110,11 @@ class VideoStageDockerOperator(StageFields, DockerOperator):
     the task stops and removes it.
     """
 
-    template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args")
+    template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args", "probed")
+    command_field = "command"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**{"mount_tmp_dir": False, **kwargs, "auto_remove": "never"})
-
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        """The container's command is the worker CLI with the rendered source, dest and options."""
-        super().render_template_fields(context, jinja_env)
-        if self.stage_args is not None:
-            self.command = worker_args(self.stage, self.source, self.dest, self.stage_args)
 
     def execute(self, context: Any) -> dict[str, Any]:
         self._skip_if_disabled()
@@ -136,12 +153,13 @@ def _text(line: str | bytes | None) -> str:
 
 
 def video_stage(
-    *, stage: str, source: Any, dest: Any, stage_args: Any = None,
+    *, stage: str, source: Any, dest: Any, stage_args: Any = None, probed: Any = None,
     settings: Settings | None = None, **kwargs: Any,
 ) -> BaseOperator:
     """The stage task for the configured runner (``local``, ``docker`` or ``kubernetes``)."""
     settings = settings or Settings.from_env()
-    common = {"task_id": stage, "stage": stage, "source": source, "dest": dest, "stage_args": stage_args, **kwargs}
+    common = {"task_id": stage, "stage": stage, "source": source, "dest": dest, "stage_args": stage_args,
+              "probed": probed, **kwargs}
     if settings.runner == "local":
         return VideoStageOperator(worker_command=settings.worker_command, **common)
     if settings.runner == "docker":

@@ -12,7 +12,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk.exceptions import AirflowException
 
 from operators.video_stage import StageFields
-from video_pipeline.stages import stage_outcome, worker_args
+from video_pipeline.stages import stage_outcome
 
 
 def exit_code(pod: Any, container: str) -> int | None:
@@ -31,17 +31,13 @@ class VideoStagePodOperator(StageFields, KubernetesPodOperator):
     other runners. A pod that never ran (unschedulable, image not pulled) is an Airflow error, retried.
     """
 
-    template_fields = (*KubernetesPodOperator.template_fields, "source", "dest", "stage_args")
+    template_fields = (*KubernetesPodOperator.template_fields, "source", "dest", "stage_args", "probed")
+    command_field = "arguments"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**{"get_logs": True, "startup_timeout_seconds": 900, **kwargs,
                             "do_xcom_push": True, "deferrable": False, "on_finish_action": "delete_pod"})
         self._result: Any = None
-
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        if self.stage_args is not None:
-            self.arguments = worker_args(self.stage, self.source, self.dest, self.stage_args)
 
     def extract_xcom(self, pod: Any, **kwargs: Any) -> Any:
         """Kept for the failure path too: the operator reads the file before it judges the pod."""

@@ -69,9 +69,15 @@ class VideoCatalog:
             return False
         return True
 
-    def upsert(self, video_id: str, *, unless_status: str | None = None, **fields: Any) -> None:
-        """Set these attributes (None removes one), creating the item if needed; with ``unless_status``,
-        only where the item's status is not that one (else ConditionalCheckFailedException)."""
+    def upsert(self, video_id: str, *, unless_status: str | None = None, owner_run: str | None = None,
+               **fields: Any) -> None:
+        """Set these attributes (None removes one), creating the item if needed.
+
+        Conditional writes (else ConditionalCheckFailedException): with ``unless_status``, only where
+        the item's status is not that one; with ``owner_run``, only while that run owns the item (it is
+        the item's ``dag_run_id``: the last run that registered the video; none yet, any run), so that a run overtaken by
+        a newer run of the same video cannot overwrite the newer run's item.
+        """
         fields["updated_at"] = _now()
         sets = {k: v for k, v in fields.items() if v is not None}
         removes = [k for k, v in fields.items() if v is None]
@@ -83,31 +89,52 @@ class VideoCatalog:
             expression += " REMOVE " + ", ".join(keys[k] for k in removes)
         values = {f":{i}": _dynamo(v) for i, v in enumerate(sets.values())}
         values[":created"] = fields["updated_at"]
-        condition = {}
+        conditions = []
         if unless_status:
             names["#current"], values[":unless"] = "status", unless_status
-            condition["ConditionExpression"] = "attribute_not_exists(#current) OR #current <> :unless"
+            conditions.append("(attribute_not_exists(#current) OR #current <> :unless)")
+        if owner_run:
+            names["#owner"], values[":owner"] = "dag_run_id", owner_run
+            conditions.append("(attribute_not_exists(#owner) OR #owner = :owner)")
         self.table.update_item(
             Key={"video_id": video_id},
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            **condition,
+            **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}),
         )
 
     def set_status(self, video_id: str, status: str, *, stage: str | None = None,
-                   reason: str | None = None, **fields: Any) -> None:
+                   reason: str | None = None, owner_run: str | None = None, **fields: Any) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         if status != "failed":
             fields.setdefault("failure_permanent", None)  # a new attempt clears the old verdict
-        self.upsert(video_id, status=status, stage=stage, failure_reason=reason, **fields)
+        if status in ("published", "failed"):
+            fields.setdefault("stuck_since", None)  # the run has ended: it is stuck no more
+        self.upsert(video_id, status=status, stage=stage, failure_reason=reason, owner_run=owner_run, **fields)
 
-    def set_processing(self, video_id: str, stage: str) -> bool:
+    def set_processing(self, video_id: str, stage: str, owner_run: str | None = None) -> bool:
         """Say which stage runs, unless the run has failed already (a stage that starts after another
-        failed must not hide the failure); False when it had."""
+        failed must not hide the failure) or a newer run owns the item; False when so."""
         try:
-            self.upsert(video_id, unless_status="failed", status="processing", stage=stage)
+            self.upsert(video_id, unless_status="failed", owner_run=owner_run, status="processing", stage=stage)
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def flag_stuck(self, video_id: str, *, run_id: str, since: str) -> bool:
+        """Mark the run's item stuck (``stuck_since``) while it is still queued or processing under
+        that run; False when the run has ended or another run owns the item."""
+        try:
+            self.table.update_item(
+                Key={"video_id": video_id},
+                UpdateExpression="SET stuck_since = if_not_exists(stuck_since, :since), updated_at = :now",
+                ConditionExpression="dag_run_id = :run AND #s IN (:queued, :processing)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":since": since, ":now": _now(), ":run": run_id,
+                                           ":queued": "queued", ":processing": "processing"},
+            )
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
         return True

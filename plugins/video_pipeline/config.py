@@ -19,6 +19,9 @@ _DEFAULTS = {
     "KEYS_PREFIX": "keys/",
     "PUBLIC_BASE_URL": "",
     "LICENSE_URL": "",
+    # The license endpoint's HMAC secret for playback tokens (license.py); empty: it gives no key at all.
+    "LICENSE_SECRET": "",
+    "LICENSE_TOKEN_TTL_S": "3600",
     "AWS_CONN_ID": "aws_default",
     "RUNNER": "local",
     "WORKER_IMAGE": "video-pipeline/worker:latest",
@@ -46,6 +49,11 @@ _DEFAULTS = {
     # Retries of every task; permanent input errors and invalid options never retry.
     "RETRIES": "3",
     "RETRY_DELAY_S": "20",
+    # A stage's execution_timeout: its base plus its factor times the video's duration (stage_timeouts.py);
+    # STAGE_TIMEOUTS overrides it per stage in seconds, e.g. "transcode=3600,detect=1800".
+    "STAGE_TIMEOUTS": "",
+    # A run still unfinished this long after it was queued is flagged stuck (stuck_since in the item).
+    "RUN_DEADLINE_MINUTES": "120",
     # Triggers: what counts as a video upload, how often to poll, where S3 events arrive.
     "VIDEO_EXTENSIONS": "mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,ts,mts,m2ts,mxf,flv,wmv,ogv,3gp",
     "DISCOVERY_SCHEDULE": "* * * * *",
@@ -73,6 +81,8 @@ class Settings:
     keys_prefix: str
     public_base_url: str
     license_url: str
+    license_secret: str
+    license_token_ttl_s: str
     aws_conn_id: str
     runner: str
     worker_image: str
@@ -95,6 +105,8 @@ class Settings:
     k8s_gpu_tolerations: str
     retries: str
     retry_delay_s: str
+    stage_timeouts: str
+    run_deadline_minutes: str
     video_extensions: str
     discovery_schedule: str
     discovery_lookback_minutes: str

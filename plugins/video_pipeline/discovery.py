@@ -86,6 +86,25 @@ def keys_from_messages(bodies: Iterable[str]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
+def acknowledge(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Delete handled SQS messages, 10 a call. One whose receipt has expired was received again
+    (its visibility timeout passed) and is deleted by the run that got it then."""
+    for start in range(0, len(messages), 10):
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages[start:start + 10])]
+        failed = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+        for failure in failed:
+            log.warning("message not deleted (received again since?): %s", failure.get("Message"))
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run to start: the object, what kind of run (``video``, ``retry``, ``reprocess``), its run id."""
+
+    obj: S3Object
+    kind: str
+    run_id: str
+
+
 def run_id(kind: str, vid: str, tag: str | None = None) -> str:
     """``video__<id>`` for a video's first run; retries and reprocessing carry their sweep's tag."""
     return f"{kind}__{vid}" + (f"__{tag}" if tag else "")
@@ -111,8 +130,8 @@ def _kind(item: dict[str, Any] | None, mode: Mode) -> str | None:
 
 
 def plan(objects: Iterable[S3Object], catalog: VideoCatalog, *, mode: Mode,
-         tag: str | None = None) -> list[tuple[S3Object, str]]:
-    """(object, run id) for each object that needs a run, in the objects' order, each video once.
+         tag: str | None = None) -> list[PlannedRun]:
+    """The run for each object that needs a run, in the objects' order, each video once.
 
     ``new``: videos no trigger has claimed. ``missing``: also claimed videos whose run never
     started, and transient failures. ``reprocess``: every video, published or not.
@@ -123,14 +142,14 @@ def plan(objects: Iterable[S3Object], catalog: VideoCatalog, *, mode: Mode,
     for obj in unique:
         kind = _kind(items.get(obj.video_id), mode)
         if kind:
-            planned.append((obj, run_id(kind, obj.video_id, tag if kind != "video" else None)))
+            planned.append(PlannedRun(obj, kind, run_id(kind, obj.video_id, tag if kind != "video" else None)))
     return planned
 
 
 def plan_page(objects: list[S3Object], catalog: VideoCatalog, *, mode: Mode, tag: str | None,
-              size: int, chunk: int = 500) -> tuple[list[tuple[S3Object, str]], bool]:
+              size: int, chunk: int = 500) -> tuple[list[PlannedRun], bool]:
     """Plan at most ``size`` runs, looking items up a chunk at a time; True when more may follow."""
-    page: list[tuple[S3Object, str]] = []
+    page: list[PlannedRun] = []
     for start in range(0, len(objects), chunk):
         page += plan(objects[start:start + chunk], catalog, mode=mode, tag=tag)
         if len(page) >= size:
@@ -146,28 +165,29 @@ def parse_bound(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def within_limit(planned: list[tuple[S3Object, str]], limit: int) -> list[tuple[S3Object, str]]:
+def within_limit(planned: list[PlannedRun], limit: int) -> list[PlannedRun]:
     """The first ``limit`` (Airflow's ``max_map_length``); the rest stay unclaimed for the next pass."""
     if len(planned) > limit:
         log.warning("%d video(s) over the map length limit of %d are left for the next pass: %s",
-                    len(planned) - limit, limit, ", ".join(o.key for o, _ in planned[limit:][:20]))
+                    len(planned) - limit, limit, ", ".join(p.obj.key for p in planned[limit:][:20]))
     return planned[:limit]
 
 
-def claim_runs(planned: list[tuple[S3Object, str]], catalog: VideoCatalog, *,
+def claim_runs(planned: list[PlannedRun], catalog: VideoCatalog, *,
                discovered_by: str) -> list[dict[str, Any]]:
     """Mark each planned video ``queued``; return TriggerDagRunOperator kwargs, one per run."""
     runs = []
-    for obj, rid in planned:
+    for run in planned:
+        obj = run.obj
         source = {"source_bucket": obj.bucket, "source_key": obj.key, "source_etag": obj.etag,
                   "discovered_by": discovered_by}
-        if rid.startswith("video__"):
+        if run.kind == "video":
             catalog.claim(obj.video_id, **source)  # loses to a concurrent trigger: its run id is ours
         else:
             catalog.set_status(obj.video_id, "queued", dag_run_id=None, **source)
         runs.append({
-            "trigger_run_id": rid,
-            "conf": {"video_key": obj.key, "bucket": obj.bucket, "force": rid.startswith("reprocess__")},
+            "trigger_run_id": run.run_id,
+            "conf": {"video_key": obj.key, "bucket": obj.bucket, "force": run.kind == "reprocess"},
         })
     log.info("%d run(s) to start: %s", len(runs), ", ".join(r["trigger_run_id"] for r in runs) or "none")
     return runs

@@ -53,10 +53,19 @@ for _type, _suffix in (("application/dash+xml", ".mpd"), ("video/iso.segment", "
     SITE_TYPES.add_type(_type, _suffix)
 
 
+class Superseded(Exception):
+    """A newer run of the same video owns its item: this run's results are not published."""
+
+
 def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[str, Any],
             manifests: dict[str, dict[str, Any] | None], run_id: str) -> dict[str, Any]:
-    """Copy the files, render the page, mark the video published, regenerate the site index."""
+    """Copy the files, render the page, mark the video published, regenerate the site index.
+
+    Only the run that owns the item (the last one that registered the video) publishes: two runs of
+    one video at once end with one published result, the newer run's, and an item that is whole.
+    """
     video_id = video["video_id"]
+    _check_owner(catalog, video_id, run_id)
     folder = f"{settings.site_prefix}videos/{video_id}/"
     title = _title(video["key"], settings.incoming_prefix)
     env = _environment()
@@ -76,7 +85,11 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
     _remove_stale(s3, settings.bucket, folder, set(uploaded))
 
     item = _item(settings, video, title, manifests, folder, run_id)
-    catalog.set_status(video_id, "published", **item)
+    try:
+        catalog.set_status(video_id, "published", owner_run=run_id, **item)
+    except catalog.table.meta.client.exceptions.ConditionalCheckFailedException:
+        _check_owner(catalog, video_id, run_id)  # says which run took over while the files were copied
+        raise
     uploaded += _put_index(s3, env, catalog, settings, video_id)
     log.info("published %s (%s): %d objects, page %s", video_id, title, len(uploaded), item["page_key"])
     return {
@@ -87,6 +100,13 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
         "site_prefix": folder,
         "uploaded": uploaded,
     }
+
+
+def _check_owner(catalog: VideoCatalog, video_id: str, run_id: str) -> None:
+    owner = (catalog.get(video_id) or {}).get("dag_run_id")
+    if owner not in (None, run_id):
+        raise Superseded(f"video {video_id} is now run {owner}'s, not this run's ({run_id}): "
+                         "that run publishes it")
 
 
 def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:

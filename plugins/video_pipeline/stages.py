@@ -1,18 +1,21 @@
-"""Worker stage invocations and their outcomes, shared by the local and Docker runners.
+"""Worker stage invocations and their outcomes, shared by the local, Docker and Kubernetes runners.
 
 The worker's contract: exit 0 with a JSON manifest as the last line; 2 for a
-permanent input error, 3 for invalid options (both: fail now, no retry); any
-other exit is worth a retry.
+permanent input error; 3 for invalid options or a configuration error (a tool the
+worker cannot run); both: fail now, no retry, and only 2 quarantines. Any other
+exit, a process killed by a signal included (out of memory), is worth a retry.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 GPU_STAGES = frozenset({"transcribe", "detect"})
+RETRIED = "retried while retries remain"
 
 
 class PermanentInputError(AirflowFailException):
@@ -29,17 +32,58 @@ def worker_args(stage: str, source: str, dest: str, stage_args: list[str] | None
     return [stage, "--source", source, "--dest", dest, *(stage_args or [])]
 
 
-def stage_outcome(stage: str, exit_code: int | None, last_line: str) -> dict[str, Any]:
-    """The manifest of a successful run, or the matching Airflow exception."""
+def killed_by(exit_code: int | None) -> int | None:
+    """The signal that ended the worker: a negative exit code from a subprocess, 128+N from a
+    container's main process (Docker, Kubernetes: 137 is SIGKILL, the out-of-memory killer's)."""
+    if exit_code is None:
+        return None
+    if exit_code < 0:
+        return -exit_code
+    if 128 < exit_code < 128 + 65:
+        return exit_code - 128
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _result_line(last_line: str) -> dict[str, Any]:
     try:
         result = json.loads(last_line) if last_line else {}
     except json.JSONDecodeError:
-        result = {}
-    if exit_code == 0 and "stage" in result:
-        return result
-    error = result.get("error") or f"exited {exit_code} without a result line: {last_line[-500:]!r}"
-    if exit_code == 2 or result.get("kind") == "input":
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
+def stage_outcome(stage: str, exit_code: int | None, last_line: str) -> dict[str, Any]:
+    """The manifest of a successful run, or the matching Airflow exception.
+
+    The exit code decides; the result line's ``kind`` only tells invalid options from a
+    configuration error, and keeps a wrapper that flattens exit codes from turning a
+    permanent error into retries.
+    """
+    result = _result_line(last_line)
+    seen = f"the last line was {last_line[-500:]!r}" if last_line else "no output"
+    if exit_code == 0:
+        if isinstance(result.get("stage"), str):
+            return result
+        raise AirflowException(f"{stage} failed (exit 0 without a manifest, {RETRIED}): "
+                               f"{seen}, not a JSON object with a \"stage\"")
+    if (number := killed_by(exit_code)) is not None:
+        raise AirflowException(f"{stage} failed (exit {exit_code}: killed by signal {number} "
+                               f"({_signal_name(number)}), out of memory or stopped; {RETRIED}): "
+                               f"{result.get('error') or seen}")
+    error = result.get("error") or f"exited {exit_code} without a result line: {seen}"
+    kind = result.get("kind")
+    if exit_code == 2 or kind == "input":
         raise PermanentInputError(stage, error)
-    if exit_code == 3 or result.get("kind") == "usage":
+    if kind == "config":
+        raise AirflowFailException(f"{stage}: configuration error (the worker's installation or settings, "
+                                   f"not the video; fix it, then clear the task): {error}")
+    if exit_code == 3 or kind == "usage":
         raise AirflowFailException(f"{stage}: invalid options: {error}")
-    raise AirflowException(f"{stage} failed (exit {exit_code}, transient: retried while retries remain): {error}")
+    raise AirflowException(f"{stage} failed (exit {exit_code}, transient: {RETRIED}): {error}")

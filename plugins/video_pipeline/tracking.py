@@ -8,8 +8,10 @@ the incoming prefix can be cleaned without losing the evidence.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from video_pipeline.catalog import VideoCatalog
@@ -41,7 +43,8 @@ def on_stage_start(context: Any) -> None:
     """A stage that is disabled for this run skips without starting: it says nothing."""
     video = _video(context)
     if video and getattr(context["task"], "stage_args", None) is not None:
-        catalog(Settings.from_env()).set_processing(video["video_id"], stage=context["ti"].task_id)
+        catalog(Settings.from_env()).set_processing(video["video_id"], stage=context["ti"].task_id,
+                                                    owner_run=context["run_id"])
 
 
 def on_task_failure(context: Any) -> None:
@@ -60,18 +63,56 @@ def on_task_failure(context: Any) -> None:
     else:
         reason = str(error) if error else "the task failed"
     log.error("video %s failed in %s: %s", video["video_id"], stage, reason)
-    catalog(settings).set_status(video["video_id"], "failed", stage=stage, reason=reason, **fields)
+    videos = catalog(settings)
+    try:
+        videos.set_status(video["video_id"], "failed", stage=stage, reason=reason, owner_run=context["run_id"],
+                          **fields)
+    except videos.table.meta.client.exceptions.ConditionalCheckFailedException:
+        log.warning("video %s: a newer run owns its item, which keeps that run's status", video["video_id"])
 
 
-def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: str) -> str:
-    """Copy the source under the quarantine prefix with the reason beside it; return the copy's key."""
+async def flag_stuck_run(context: dict[str, Any], **_: Any) -> None:
+    """The DAG's deadline alert, run by the triggerer: a run past its deadline marks its item stuck."""
+    await asyncio.to_thread(_flag_stuck, context)
+
+
+def _flag_stuck(context: dict[str, Any]) -> None:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from video_pipeline.identity import video_id
+
+    settings = Settings.from_env()
+    run, deadline = context["dag_run"], context.get("deadline") or {}
+    conf = run.get("conf") or {}
+    bucket, key = conf.get("bucket") or settings.bucket, conf.get("video_key")
+    head = S3Hook(aws_conn_id=settings.aws_conn_id).head_object(key, bucket) if key else None
+    if head is None:
+        log.warning("run %s is past its deadline; its video s3://%s/%s is gone", run["dag_run_id"], bucket, key)
+        return
+    vid = video_id(bucket, key, head["ETag"].strip('"'))
+    since = str(deadline.get("deadline_time") or datetime.now(UTC).isoformat(timespec="seconds"))
+    if catalog(settings).flag_stuck(vid, run_id=run["dag_run_id"], since=since):
+        log.warning("run %s of video %s (s3://%s/%s) is stuck: unfinished %s min after it was queued",
+                    run["dag_run_id"], vid, bucket, key, settings.run_deadline_minutes)
+
+
+def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: str) -> str | None:
+    """Copy the source under the quarantine prefix with the reason beside it; return the copy's key
+    (None when the source is gone: deleted since it was uploaded, so there is nothing to keep)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.exceptions import ClientError
 
     hook = S3Hook(aws_conn_id=settings.aws_conn_id)
     prefix = f"{settings.quarantine_prefix}{video['video_id']}/"
     target = prefix + video["key"].rsplit("/", 1)[-1]
-    hook.copy_object(source_bucket_key=video["key"], dest_bucket_key=target,
-                     source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket)
+    try:
+        hook.copy_object(source_bucket_key=video["key"], dest_bucket_key=target,
+                         source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        log.warning("s3://%s/%s is gone: nothing to quarantine", video["bucket"], video["key"])
+        return None
     hook.load_string(
         json.dumps({"source": f"s3://{video['bucket']}/{video['key']}", "stage": stage, "reason": reason}),
         key=prefix + "reason.json", bucket_name=settings.bucket, replace=True,

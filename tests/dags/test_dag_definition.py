@@ -101,6 +101,7 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
         ("register", "work"): "s3://media/work/0123456789abcdef",
         ("register", "args_transcribe"): ["--language", "fr"],
         ("register", "args_transcode"): ["--ladder", "720,360"],
+        ("probe", "return_value"): {"stage": "probe", "duration_s": 120.0},
     }
 
     transcribe = dag.get_task("transcribe")
@@ -123,6 +124,9 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
     assert transcode.command[:2] == ["transcode", "--source"] and transcode.command[-2:] == ["--ladder", "720,360"]
     assert transcode.queue != "gpu" and not transcode.device_requests
     json.dumps(transcode.environment)  # plain strings only: it goes to the Docker API as is
+    assert transcode.execution_timeout.total_seconds() == 900  # before the duration is known: the base
+    transcode.pre_execute({})
+    assert transcode.execution_timeout.total_seconds() == 900 + 5 * 120  # base + 5 s per second of video
 
 
 def test_docker_runner_settings_shape_the_containers(monkeypatch):

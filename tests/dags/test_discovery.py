@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -68,7 +69,7 @@ def test_new_mode_takes_only_videos_no_trigger_has_claimed(catalog):
     catalog.claim(claimed.video_id)
 
     planned = discovery.plan([fresh, published, failed, claimed, fresh], catalog, mode="new")
-    assert planned == [(fresh, f"video__{fresh.video_id}")]
+    assert planned == [discovery.PlannedRun(fresh, "video", f"video__{fresh.video_id}")]
 
 
 def test_missing_mode_adds_stalled_claims_and_transient_failures_only(catalog):
@@ -80,7 +81,8 @@ def test_missing_mode_adds_stalled_claims_and_transient_failures_only(catalog):
     catalog.set_status(permanent.video_id, "failed", reason="not a video", failure_permanent=True)
     catalog.set_status(published.video_id, "published")
     planned = discovery.plan([stalled, started, transient, permanent, published], catalog, mode="missing", tag="abc")
-    assert planned == [(stalled, f"video__{stalled.video_id}"), (transient, f"retry__{transient.video_id}__abc")]
+    assert planned == [discovery.PlannedRun(stalled, "video", f"video__{stalled.video_id}"),
+                       discovery.PlannedRun(transient, "retry", f"retry__{transient.video_id}__abc")]
 
 
 def test_reprocess_mode_takes_everything_and_claims_forced_runs(catalog):
@@ -97,7 +99,7 @@ def test_reprocess_mode_takes_everything_and_claims_forced_runs(catalog):
 def test_claim_never_overwrites_an_item_that_moved_on(catalog):
     video, = objects("v.mp4")
     catalog.set_status(video.video_id, "processing", stage="transcode")
-    runs = discovery.claim_runs([(video, f"video__{video.video_id}")], catalog, discovered_by="poll")
+    runs = discovery.claim_runs([discovery.PlannedRun(video, "video", f"video__{video.video_id}")], catalog, discovered_by="poll")
     assert runs[0]["trigger_run_id"] == f"video__{video.video_id}"  # skipped by Airflow: the run exists
     assert catalog.get(video.video_id)["status"] == "processing"
 
@@ -106,9 +108,9 @@ def test_pages_stop_at_the_size_and_say_when_more_follow(catalog):
     videos = objects(*[f"k{i:02d}.mp4" for i in range(7)])
     catalog.set_status(videos[1].video_id, "published")
     page, more = discovery.plan_page(videos, catalog, mode="missing", tag=None, size=3, chunk=2)
-    assert [o.key for o, _ in page] == ["k00.mp4", "k02.mp4", "k03.mp4"] and more
+    assert [p.obj.key for p in page] == ["k00.mp4", "k02.mp4", "k03.mp4"] and more
     page, more = discovery.plan_page(videos[4:], catalog, mode="missing", tag=None, size=3, chunk=2)
-    assert [o.key for o, _ in page] == ["k04.mp4", "k05.mp4", "k06.mp4"] and not more
+    assert [p.obj.key for p in page] == ["k04.mp4", "k05.mp4", "k06.mp4"] and not more
 
 
 def test_bounds_are_utc_unless_they_say_otherwise():
@@ -126,3 +128,20 @@ def test_a_stage_that_starts_after_a_failure_leaves_the_item_failed(catalog):
     assert (item["status"], item["stage"], item["failure_reason"]) == ("failed", "transcode", "invalid ladder")
     catalog.set_status(video.video_id, "queued")  # the next run starts over
     assert catalog.set_processing(video.video_id, "probe") and catalog.get(video.video_id)["stage"] == "probe"
+
+
+def test_acknowledged_messages_leave_the_queue_and_the_others_come_back(moto_endpoint):
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    queue = sqs.create_queue(QueueName="ack-test", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    for i in range(13):
+        sqs.send_message(QueueUrl=queue, MessageBody=f"event {i}")
+    received = []
+    while len(received) < 13:
+        received += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    handled = [m for m in received if m["Body"] != "event 12"]
+    discovery.acknowledge(sqs, queue, handled)  # two calls: 10, then 2
+    time.sleep(1.5)  # past the visibility timeout: what was not acknowledged is delivered again
+    again = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert [m["Body"] for m in again] == ["event 12"]

@@ -2,43 +2,65 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import sqlite3
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 import local_env
+from processes import answers
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
+from video_pipeline.keys import key_id
+from video_pipeline.tokens import mint
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "video-pipeline-e2e"
 GOOD_KEY = "incoming/Cat <script>alert(1)</script> & friends.mp4"
 BAD_KEY = "incoming/broken.mp4"
+AWS_SECRET = f"e2e-fake-aws-secret-{secrets.token_hex(12)}"  # moto takes any; distinct enough to search for
 
 
 @pytest.fixture(scope="session")
-def license_url(moto_endpoint):
-    """The ClearKey license endpoint, serving the keys in the e2e bucket, on a free port."""
-    import threading
-    from http.server import ThreadingHTTPServer
+def license_secret() -> str:
+    return secrets.token_urlsafe(32)
 
-    import boto3
 
-    from video_pipeline.license import handler, s3_lookup
+@pytest.fixture(scope="session")
+def license_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("license") / "license.log"
 
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(s3_lookup(boto3.client("s3"), settings)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/clearkey"
-    server.shutdown()
+
+@pytest.fixture(scope="session")
+def license_url(moto_endpoint, license_secret, license_log):
+    """The ClearKey license endpoint as ``make up`` runs it, serving the e2e bucket's keys, on a free port."""
+    import time
+
+    port = local_env.free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "VIDEO_PIPELINE_BUCKET": BUCKET,
+           "VIDEO_PIPELINE_LICENSE_SECRET": license_secret}
+    with license_log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "video_pipeline.license", "serve", "--port", str(port)],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/clearkey"
+    deadline = time.monotonic() + 30
+    while answers(url) != 405:  # up: it answers, and only POST
+        assert server.poll() is None and time.monotonic() < deadline, license_log.read_text()
+        time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +70,7 @@ def airflow(moto_endpoint, tmp_path_factory, license_url):
 
     home = tmp_path_factory.mktemp("airflow-e2e")
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET,
-           "VIDEO_PIPELINE_LICENSE_URL": license_url}
+           "VIDEO_PIPELINE_LICENSE_URL": license_url, "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
@@ -189,20 +211,13 @@ def protected(airflow, s3, cat_clip):
     return vid, result
 
 
-def _open(browser, url: str, *, width: int = 1280, height: int = 900, block: str | None = None):
+def _open(browser, url: str, *, width: int = 1280, height: int = 900):
     """A fresh page at ``url``; returns it and the list its console errors go to."""
     page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("dialog", lambda dialog: errors.append(f"a script ran: {dialog.message}"))  # <script> in a name
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    if block:  # the license server is out of reach
-
-        def refuse(route) -> None:
-            errors.append(f"blocked {route.request.url}")
-            route.abort()
-
-        page.route(lambda target: target.startswith(block), refuse)
     page.goto(url)
     return page, errors
 
@@ -301,8 +316,10 @@ def test_without_scripts_the_page_plays_the_mp4(published, browser, moto_endpoin
     context.close()
 
 
-def test_encrypted_stream_plays_with_the_license_and_not_without(protected, browser, moto_endpoint, s3,
-                                                                  license_url):
+def test_encrypted_stream_plays_with_a_token_and_not_without(protected, browser, moto_endpoint, s3,
+                                                              license_secret, license_log):
+    import time
+
     vid, result = protected
     item = _item(moto_endpoint, vid)
     assert item["status"] == "published" and item["stream"]["encrypted"], result.stdout[-3000:]
@@ -311,19 +328,61 @@ def test_encrypted_stream_plays_with_the_license_and_not_without(protected, brow
     assert folder + "video.mp4" not in listed and not any(k.endswith(".mp4") and "/stream/" not in k
                                                           for k in listed)  # nothing in the clear
 
-    page, errors = _open(browser, item["page_url"])
+    token = mint(license_secret, key_id(vid), 600, time.time())
+    page, errors = _open(browser, f"{item['page_url']}?token={quote(token)}")
     _wait(page, ADAPTIVE, errors)
     _play(page)
     _wait(page, "document.querySelector('video').currentTime > 1.5", errors)
     _wait(page, "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames > 10", errors)
     assert errors == []
+    assert '"POST /clearkey HTTP/1.1" 200' in license_log.read_text()
 
-    blocked, blocked_errors = _open(browser, item["page_url"], block=license_url)
-    blocked.wait_for_function("() => document.querySelector('[data-player-status]').textContent !== ''",
-                              timeout=30000)
-    _play(blocked)
-    blocked.wait_for_timeout(5000)  # as long as the licensed page needed to show its frames
-    state = blocked.evaluate("() => [document.querySelector('video').currentTime, "
-                             "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames, "
-                             "document.querySelector('[data-player-status]').textContent]")
-    assert state[1] == 0 and "Shaka Error 6007" in state[2], (state, blocked_errors)  # 6007: no license
+    expired = mint(license_secret, key_id(vid), 60, time.time() - 3600)
+    for url in (item["page_url"], f"{item['page_url']}?token={quote(expired)}"):
+        served = license_log.read_text()
+        refused, refused_errors = _open(browser, url)
+        refused.wait_for_function("() => document.querySelector('[data-player-status]').textContent !== ''",
+                                  timeout=30000)
+        _play(refused)
+        refused.wait_for_timeout(5000)  # as long as the licensed page needed to show its frames
+        state = refused.evaluate("() => [document.querySelector('video').currentTime, "
+                                 "document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames, "
+                                 "document.querySelector('[data-player-status]').textContent]")
+        assert state[1] == 0 and "Shaka Error 6007" in state[2], (url, state, refused_errors)  # 6007: no license
+        assert '"POST /clearkey HTTP/1.1" 403' in license_log.read_text()[len(served):]  # the endpoint refused
+
+
+def test_encrypted_run_leaves_no_secret_in_logs_database_or_objects(protected, airflow, s3, license_secret,
+                                                                    license_log):
+    vid, result = protected
+    key = json.loads(s3.get_object(Bucket=BUCKET, Key=f"keys/{key_id(vid)}.json")["Body"].read())["key"]
+    raw = bytes.fromhex(key)
+    content_key = {"key hex": key.encode(), "KEY HEX": key.upper().encode(), "key bytes": raw,
+                   "key base64url": base64.urlsafe_b64encode(raw).rstrip(b"="),
+                   "key base64": base64.b64encode(raw).rstrip(b"=")}
+    needles = {**content_key, "AWS secret": AWS_SECRET.encode(), "license secret": license_secret.encode()}
+    found: dict[str, list[str]] = {}
+
+    def check(where: str, data: bytes, wanted: dict[str, bytes]) -> None:
+        if leaked := [name for name, needle in wanted.items() if needle in data]:
+            found[where] = leaked
+
+    output = result.stdout + result.stderr  # `dags test` prints the task logs here
+    assert "[DAG TEST] end task task_id=package" in output  # the task that had the key's URI
+    check("dags test output", output.encode(), needles)
+    for path in (p for p in (airflow.home / "logs").rglob("*") if p.is_file()):  # and any log files
+        check(str(path.relative_to(airflow.home)), path.read_bytes(), needles)
+    with sqlite3.connect(airflow.home / "airflow.db") as db:
+        xcoms = db.execute("SELECT task_id, key, value FROM xcom").fetchall()
+    assert f"keys/{key_id(vid)}.json" in repr(xcoms)  # the key's URI went through XCom; the key must not
+    check("xcom", repr(xcoms).encode(), needles)
+    for path in airflow.home.glob("airflow.db*"):  # the database and any -wal/-journal beside it
+        check(path.name, path.read_bytes(), needles)
+    for prefix in (f"work/{vid}/", f"site/videos/{vid}/"):
+        objects = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+                   for o in page.get("Contents", [])]
+        assert objects, prefix
+        for name in objects:
+            check(name, s3.get_object(Bucket=BUCKET, Key=name)["Body"].read(), needles)
+    check("license server log", license_log.read_bytes(), content_key)
+    assert found == {}, found

@@ -11,9 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 from kubernetes.client import ApiClient
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import models as k8s
 
 from tests.dags.test_dag_definition import _dagbag
+from video_pipeline.stages import PermanentInputError
 
 XCOMS = {
     ("register", "source"): "s3://media/incoming/a b.mp4",
@@ -21,6 +23,7 @@ XCOMS = {
     ("register", "args_transcribe"): ["--language", "fr"],
     ("register", "args_detect"): [],
     ("register", "args_transcode"): ["--ladder", "720,360"],
+    ("probe", "return_value"): {"stage": "probe", "duration_s": 30.0},
 }
 
 
@@ -98,6 +101,61 @@ def test_exit_codes_are_read_from_the_pods_status():
     assert exit_code(pod(terminated=k8s.V1ContainerStateTerminated(exit_code=0)), "base") == 0
     assert exit_code(pod(waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff")), "base") is None
     assert exit_code(None, "base") is None
+
+
+def _terminated(code: int, reason: str = "Error") -> k8s.V1ContainerState:
+    return k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(exit_code=code, reason=reason))
+
+
+# The exit-code contract through the operator (tests/dags/test_stage_contract.py has the other runners'):
+# (case, the base container's state, the result file served as XCom, expected exception exactly, message).
+POD_CASES = [
+    ("exit 0: the manifest", _terminated(0, "Completed"), {"stage": "probe", "width": 160}, None, ""),
+    ("exit 0 without a manifest: retried", _terminated(0, "Completed"), None, AirflowException,
+     "exit 0 without a manifest"),
+    ("exit 1: retried", _terminated(1), {"error": "ConnectionError", "kind": "transient", "stage": "probe"},
+     AirflowException, "exit 1, transient"),
+    ("exit 2: permanent", _terminated(2), {"error": "The file is empty (0 bytes).", "kind": "input"},
+     PermanentInputError, "probe: The file is empty (0 bytes)."),
+    ("exit 3: invalid options", _terminated(3), {"error": "invalid ladder", "kind": "usage"},
+     AirflowFailException, "invalid options: invalid ladder"),
+    ("exit 3: a tool missing, a configuration error", _terminated(3),
+     {"error": "Shaka Packager ('packager') cannot be run", "kind": "config"}, AirflowFailException,
+     "configuration error"),
+    ("out of memory (137, OOMKilled): retried", _terminated(137, "OOMKilled"), None, AirflowException,
+     "killed by signal 9 (SIGKILL)"),
+    ("never ran (image not pulled): the pod's error, retried",
+     k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff")), None,
+     AirflowException, "Pod probe-x returned a failure"),
+]
+
+
+@pytest.mark.parametrize(("state", "result", "expected", "message"), [c[1:] for c in POD_CASES],
+                         ids=[c[0] for c in POD_CASES])
+def test_the_pod_runner_maps_every_exit(monkeypatch, state, result, expected, message):
+    """KubernetesPodOperator ran the pod (no cluster here): what it leaves is a real V1Pod and the result file."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from operators.video_stage_pod import VideoStagePodOperator
+
+    status = k8s.V1ContainerStatus(name="base", image="w", image_id="", ready=False, restart_count=0, state=state)
+    pod = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="probe-x"), status=k8s.V1PodStatus(container_statuses=[status]))
+
+    def ran(self, context):
+        self.remote_pod, self._result = pod, result
+        if not (state.terminated and state.terminated.exit_code == 0):
+            raise AirflowException(f"Pod {pod.metadata.name} returned a failure.")
+
+    monkeypatch.setattr(KubernetesPodOperator, "execute", ran)
+    task = VideoStagePodOperator(task_id="probe", stage="probe", source="s3://b/k", dest="s3://b/w/",
+                                 stage_args=[], image="w", name="probe")
+    if expected is None:
+        assert task.execute({}) == result
+        return
+    with pytest.raises(Exception) as raised:
+        task.execute({})
+    assert raised.type is expected, f"{raised.type.__name__}: {raised.value}"
+    assert message in str(raised.value)
 
 
 @pytest.mark.parametrize(("setting", "value", "message"), [

@@ -17,7 +17,7 @@ import pytest
 from skimage import data
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
-from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, clock, publish, seek
+from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, Superseded, clock, publish, seek
 
 BUCKET = "publish-site"
 TABLE = "videos"
@@ -333,11 +333,30 @@ def test_index_lists_the_video(s3, published):
 def test_publishing_again_gives_the_same_keys_and_page(s3, site, source, manifests, published):
     settings, catalog = site
     first = body(s3, published["page_key"])
+    catalog.set_status(VIDEO_ID, "queued", dag_run_id="manual__again")  # as the new run's register does
     again = publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
                     run_id="manual__again")
     assert again == published
     assert body(s3, published["page_key"]) == first
     assert catalog.get(VIDEO_ID)["dag_run_id"] == "manual__again"
+
+
+def test_a_run_overtaken_by_a_newer_run_of_the_video_publishes_nothing(s3, site, source, manifests, published):
+    settings, catalog = site
+    original = catalog.table.get_item(Key={"video_id": VIDEO_ID}, ConsistentRead=True)["Item"]
+    catalog.set_status(VIDEO_ID, "processing", stage="transcode", dag_run_id="manual__newer")
+    before = catalog.get(VIDEO_ID)
+    page = s3.head_object(Bucket=BUCKET, Key=published["page_key"])
+    with pytest.raises(Superseded, match="manual__newer"):
+        publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
+                run_id="manual__older")
+    after = catalog.get(VIDEO_ID)
+    assert after == before  # not a field written by the older run
+    assert s3.head_object(Bucket=BUCKET, Key=published["page_key"])["ETag"] == page["ETag"]
+    with pytest.raises(catalog.table.meta.client.exceptions.ConditionalCheckFailedException):
+        catalog.set_status(VIDEO_ID, "failed", reason="the older run failed", owner_run="manual__older")
+    assert catalog.get(VIDEO_ID)["status"] == "processing"
+    catalog.table.put_item(Item=original)  # the published item again, for the tests after this one
 
 
 def test_transcript_text_is_escaped(s3, site, source, manifests):
@@ -367,6 +386,7 @@ def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s
     full = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests, run_id="full")
     plain = {"probe": manifests["probe"], "transcode": manifests["transcode"],
              "transcribe": None, "detect": None, "previews": None, "burn": None}
+    catalog.set_status("plain", "queued", dag_run_id="plain")  # the second run registers, as the DAG's does
     result = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=plain, run_id="plain")
 
     folder = result["site_prefix"]

@@ -161,7 +161,7 @@ def test_a_permanent_input_error_in_a_container_fails_at_once_and_quarantines(do
     assert tasks["publish"][0] == "upstream_failed"
     item = _item(vid)
     assert item["status"] == "failed" and item["stage"] == "probe" and item["failure_permanent"] is True
-    assert item["failure_reason"] == "The file is not a video ffmpeg can read (unrecognised or corrupt data)."
+    assert item["failure_reason"] == "The file is plain text, not a video."
     assert s3.get_object(Bucket=BUCKET, Key=item["quarantine_key"])["Body"].read() == body
     assert "permanent input error in probe" in result.stdout  # the container's own log line
 

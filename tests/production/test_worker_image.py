@@ -95,7 +95,7 @@ def test_bad_input_exits_2_with_its_reason(run_in_image, s3):
     result = run_in_image("probe", "--source", f"s3://{BUCKET}/incoming/notes.mp4",
                           "--dest", f"s3://{BUCKET}/work/bad/probe/")
     assert result.returncode == 2
-    assert result.manifest == {"error": "The file is not a video ffmpeg can read (unrecognised or corrupt data).",
+    assert result.manifest == {"error": "The file is plain text, not a video.",
                                "permanent": True, "kind": "input", "stage": "probe"}
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="work/bad/")  # nothing written
 

@@ -49,25 +49,17 @@ def bad_inputs(media_dir, make_media, hd_clip) -> dict[str, Path]:
     truncated = media_dir / "truncated.mp4"
     truncated.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     audio_only = make_media("audio-only.m4a", "-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac")
-    # H.264 in a Matroska file whose EBML DocType says "webm" (ffmpeg refuses to write one).
-    mkv = make_media("h264.mkv", "-i", hd_clip, "-c", "copy", "-an")
-    data = bytearray(mkv.read_bytes())
-    at = data.find(b"\x42\x82\x88matroska")
-    data[at : at + 11] = b"\x42\x82\x84webm\xec\x82\x00\x00"  # DocType "webm" + 4-byte Void
-    webm = media_dir / "h264.webm"
-    webm.write_bytes(bytes(data))
     return {"empty": empty, "text": text, "truncated": truncated, "audio_only": audio_only,
-            "h264_webm": webm, "too_long": hd_clip}
+            "too_long": hd_clip}
 
 
 @pytest.mark.parametrize(
     ("name", "reason", "extra"),
     [
         ("empty", "empty (0 bytes)", []),
-        ("text", "not a video", []),
-        ("truncated", "truncated", []),
-        ("audio_only", "no video stream (audio only)", []),
-        ("h264_webm", "declared WebM but carries H264 video", []),
+        ("text", "The file is plain text, not a video.", []),
+        ("truncated", "index (moov atom) is missing because the upload was cut short", []),
+        ("audio_only", "audio only, no video stream (M4A file, AAC audio)", []),
         ("too_long", "over the limit of 3 s", ["--max-duration", "3"]),
     ],
 )
@@ -80,6 +72,20 @@ def test_bad_input_is_a_permanent_error(run_worker, bad_inputs, tmp_path, name, 
     assert not list(tmp_path.iterdir()), "a failed stage must publish nothing"
 
 
+def test_h264_in_webm_is_accepted(run_worker, media_dir, hd_clip, make_media, tmp_path):
+    """Chrome's MediaRecorder writes H.264 in WebM (video/webm;codecs=h264): a valid upload."""
+    mkv = make_media("h264.mkv", "-i", hd_clip, "-c", "copy", "-an")
+    data = bytearray(mkv.read_bytes())
+    at = data.find(b"\x42\x82\x88matroska")
+    data[at : at + 11] = b"\x42\x82\x84webm\xec\x82\x00\x00"  # DocType "webm" + 4-byte Void
+    webm = media_dir / "h264.webm"
+    webm.write_bytes(bytes(data))
+    result = run_worker("probe", "--source", webm, "--dest", tmp_path)
+    assert result.returncode == 0, result.manifest
+    assert (result.manifest["video_codec"], result.manifest["width"]) == ("h264", 1280)
+    assert result.manifest["metadata"]["container"] == "matroska,webm"
+
+
 def test_truncated_faststart_mp4_fails_decoding(run_worker, make_media, media_dir, tmp_path):
     """Index at the front, half the data missing: only decoding near the end can tell."""
     full = make_media("faststart.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=6",
@@ -89,7 +95,7 @@ def test_truncated_faststart_mp4_fails_decoding(run_worker, make_media, media_di
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     result = run_worker("probe", "--source", cut, "--dest", tmp_path)
     assert result.returncode == 2, result.stderr
-    assert "truncated" in result.manifest["error"]
+    assert "The MP4 file is truncated: it ends inside its media data" in result.manifest["error"]
 
 
 def test_oversized_resolution_is_rejected(run_worker, hd_clip, tmp_path):

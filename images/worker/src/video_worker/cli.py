@@ -11,13 +11,15 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from video_worker import __version__
-from video_worker.errors import InputError, UsageError
+from video_worker.errors import ConfigError, InputError, UsageError
+from video_worker.ffmpeg import FFmpegError
 from video_worker.storage import Location
 
 log = logging.getLogger("video_worker")
@@ -32,9 +34,11 @@ STAGES = {
     "package": "HLS and MPEG-DASH (CMAF) from the ladder, optionally ClearKey-encrypted",
 }
 EXIT_OK, EXIT_RETRY, EXIT_PERMANENT, EXIT_USAGE = 0, 1, 2, 3
-EPILOG = """exit codes: 0 done; 1 failed, worth a retry; 2 permanent input error;
-3 invalid options. The last stdout line is JSON: the manifest, or
-{"error": ..., "permanent": ..., "kind": "input" | "usage" | "transient"}."""
+EPILOG = """exit codes: 0 done; 1 failed, worth a retry (a media tool killed, out of
+memory, included); 2 permanent input error; 3 invalid options ("usage") or a
+configuration error ("config": a tool such as ffprobe or the packager that cannot
+be run). The last stdout line is JSON: the manifest, or
+{"error": ..., "permanent": ..., "kind": "input" | "usage" | "config" | "transient"}."""
 
 
 # Where a runner that cannot read stdout alone wants the result too (Kubernetes: the XCom sidecar's file).
@@ -116,16 +120,47 @@ def main(argv: list[str] | None = None) -> int:
     try:
         manifest = run_stage(args)
     except InputError as exc:
+        if killed := _killed_tool(exc):  # the tool died (out of memory?); the input may be fine
+            log.error("stage %s failed: %s (not an input error: retried)", args.stage, killed)
+            return _fail(killed, "transient", args.stage, EXIT_RETRY)
         log.error("permanent input error in %s: %s", args.stage, exc)
         return _fail(str(exc), "input", args.stage, EXIT_PERMANENT)
     except UsageError as exc:
         log.error("invalid options for %s: %s", args.stage, exc)
         return _fail(str(exc), "usage", args.stage, EXIT_USAGE)
+    except ConfigError as exc:
+        log.error("configuration error in %s: %s", args.stage, exc)
+        return _fail(str(exc), "config", args.stage, EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - any other failure is worth a retry
         log.exception("stage %s failed", args.stage)
-        return _fail(f"{type(exc).__name__}: {exc}", "transient", args.stage, EXIT_RETRY)
+        return _fail(_killed_tool(exc) or f"{type(exc).__name__}: {exc}", "transient", args.stage, EXIT_RETRY)
     _result(manifest)
     return EXIT_OK
+
+
+def _killed_tool(exc: BaseException) -> str | None:
+    """Why a media tool died, when ``exc`` is, or comes from, a tool that a signal ended; else None.
+
+    A stage that reads a tool's failure as the input's fault (probe: "not a video ffmpeg can read")
+    must not quarantine a video because the tool ran out of memory.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain, not a cycle; and never a long one
+        if seen is None:
+            break
+        if isinstance(seen, FFmpegError) and seen.returncode < 0:
+            tool = Path(seen.cmd[0]).name if seen.cmd else "the tool"
+            return (f"{tool} was killed by signal {-seen.returncode} ({_signal_name(-seen.returncode)}; "
+                    f"out of memory, or stopped){': ' + seen.stderr_tail if seen.stderr_tail else ''}")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 if __name__ == "__main__":

@@ -16,3 +16,12 @@ class UsageError(ValueError):
 
     Not the input's fault, so the orchestrator must not quarantine the video.
     """
+
+
+class ConfigError(Exception):
+    """The worker's installation or settings are wrong (a tool that is not there): exit 3, no retry.
+
+    Neither the input's fault nor the options': no quarantine, and retrying on the same machine
+    cannot help. The message names what is missing and the setting (or PATH) that supplies it.
+    Not a ``UsageError`` (a ``ValueError``), so that no stage's ``except ValueError`` swallows it.
+    """

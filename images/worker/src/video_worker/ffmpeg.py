@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import re
 import shlex
 import subprocess
@@ -11,6 +13,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from video_worker import settings
+from video_worker.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +46,17 @@ def run(
     Returns stdout when ``capture_stdout`` (raw frames, JSON), else ``b""``.
     """
     cmd = _command(tool, args)
-    proc = subprocess.run(
-        cmd,
-        stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            cmd,
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            check=False,
+        )
+    except OSError as exc:
+        _starting(cmd[0], exc, cwd)
+        raise
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise FFmpegError(cmd, proc.returncode, stderr)
@@ -64,6 +73,28 @@ def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
     return cmd
 
 
+# The tools whose path is a setting; ffmpeg and ffprobe are found on PATH.
+TOOL_SETTINGS = {"PACKAGER": "Shaka Packager"}
+# Why a tool cannot be started that retrying cannot fix: not there, not executable, not for this machine.
+_NOT_RUNNABLE = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.ENOTDIR})
+
+
+def _starting(tool: str, exc: OSError, cwd: Path | None) -> None:
+    """A tool that cannot be started is a configuration error (exit 3), not a retry.
+
+    Other OSErrors (out of memory, too many processes) and a missing ``cwd`` stay what they are.
+    """
+    if exc.errno not in _NOT_RUNNABLE or (cwd is not None and exc.filename in (str(cwd), cwd)):
+        return
+    reason = exc.strerror or type(exc).__name__
+    where = "" if os.sep in tool else f"; it is not on PATH ({os.environ.get('PATH', '')})"
+    for name, what in TOOL_SETTINGS.items():
+        if settings.get(name) == tool:
+            raise ConfigError(f"{what} ({tool!r}) cannot be run: {reason}{where}; "
+                              f"set VIDEO_WORKER_{name} to its path") from exc
+    raise ConfigError(f"{tool} cannot be run: {reason}{where}; install it, or put its directory on PATH") from exc
+
+
 def redact(text: str) -> str:
     """Key material (``key=<hex>``, ffmpeg's ``-decryption_key <hex>``) replaced by ``***``."""
     return SECRET.sub(r"\1***", text)
@@ -77,7 +108,11 @@ def stream_frames(args: Sequence[str | Path], frame_bytes: int, *, cwd: Path | N
     """
     cmd = _command("ffmpeg", args)
     with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd)
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd)
+        except OSError as exc:
+            _starting(cmd[0], exc, cwd)
+            raise
         try:
             while len(frame := proc.stdout.read(frame_bytes)) == frame_bytes:
                 yield frame

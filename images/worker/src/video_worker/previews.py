@@ -82,10 +82,11 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     # Labelling frames go straight to their own prefix: thousands of them would swamp the manifest.
     labelling = label_frames(source, size, args.label_every, workdir / LABELLING,
                              workdir=workdir, storyboard_interval=interval, thumb=thumb)
+    storyboard = make_storyboard(workdir / THUMBS_DIR, out, duration, interval, thumb)
+    # Uploaded last, once nothing here can fail any more: a failed stage leaves no frames behind.
     prefix = Location(args.labelling_dest or Location(args.dest).join(f"{LABELLING}/"))
     uploaded = prefix.upload_tree(workdir / LABELLING)
     labelling.update(prefix=prefix.uri, index=uploaded["index.json"])
-    storyboard = make_storyboard(workdir / THUMBS_DIR, out, duration, interval, thumb)
 
     return {
         "duration_s": duration,

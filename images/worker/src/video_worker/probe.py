@@ -14,14 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from video_worker import ffmpeg, settings
+from video_worker import ffmpeg, settings, sniff
 from video_worker.errors import InputError
 
 log = logging.getLogger(__name__)
-
-WEBM_VIDEO_CODECS = {"vp8", "vp9", "av1"}
-WEBM_AUDIO_CODECS = {"vorbis", "opus"}
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -56,14 +52,21 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
 
 
 def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
-    """Metadata of a readable video; ``InputError`` for anything unusable."""
+    """Metadata of a readable video; ``InputError`` for anything unusable.
+
+    Text, documents and archives are refused before ffmpeg sees them: an HLS playlist or a
+    concat script named ``.mp4`` would otherwise make ffmpeg open the files it names.
+    """
     size = path.stat().st_size
     if size == 0:
         raise InputError("The file is empty (0 bytes).")
+    what = sniff.identify(path)
+    if what.kind in ("text", "document"):
+        raise InputError(f"The file is {what.name}, not a video.")
     try:
         info = ffmpeg.ffprobe_json(path)
     except ffmpeg.FFmpegError as exc:
-        raise InputError(_unreadable_reason(path, exc.stderr_tail)) from exc
+        raise InputError(_unreadable_reason(path, what)) from exc
 
     fmt = info.get("format", {})
     streams = info.get("streams", [])
@@ -73,23 +76,33 @@ def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
         None,
     )
     audio_stream = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video_stream is not None and _is_still_image(path, fmt, video_stream, what):
+        name = what.name if what.kind == "image" else str(video_stream.get("codec_name")).upper()
+        raise InputError(f"The file is a still image ({name}), not a video.")
     if video_stream is None:
-        kind = "audio only" if audio_stream else "no audio or video"
-        raise InputError(f"The file has no video stream ({kind}); a video is required.")
-    if video_stream.get("codec_name") in {None, "ansi", "bintext", "xbin", "idf"}:
+        raise InputError(_no_video_reason(fmt, streams, audio_stream, what))
+    if video_stream.get("codec_name") in {None, "ansi", "bintext", "xbin", "idf", "tty"}:
         raise InputError("The file is not a video ffmpeg can read (unrecognised or corrupt data).")
 
-    _check_webm_codecs(path, video_stream, audio_stream)
-
     duration = _float(fmt.get("duration")) or _float(video_stream.get("duration"))
+    video_end = _video_end(fmt, video_stream)
+    duration_source = "header"
+    if duration and duration > 0:
+        duration = _without_start_offset(duration, fmt, streams)
     if not duration or duration <= 0:
-        raise InputError("The video has no duration; it is probably truncated or corrupt.")
+        # Live-written files (browser MediaRecorder WebM, streams) carry no duration in their
+        # header: the packets' timestamps give it, without decoding.
+        packets = _scan_packets(path)
+        if packets is None:
+            raise InputError(_cut_reason(path, what, "The file has no video frames"))
+        duration, video_end, duration_source = packets.span, packets.video_end, "packets"
 
     video = _video_fields(video_stream)
     meta = {
         "container": fmt.get("format_name"),
         "container_long_name": fmt.get("format_long_name"),
         "duration_s": round(duration, 3),
+        "duration_source": duration_source,
         "size_bytes": size,
         "bit_rate": _int(fmt.get("bit_rate")),
         "video": video,
@@ -97,46 +110,79 @@ def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
     }
     if limits is not None:
         _check_limits(meta, limits)
-    _check_decodes(path, duration)
+    packets = _check_decodes(path, what, video_stream, video_end or duration, duration)
+    if packets is not None and abs(packets.span - duration) > _tolerance(duration):
+        # The header counts from 0 while the timestamps start later (an MP4 edit list, a
+        # Matroska Duration that is the last timestamp): the content is the packets' span.
+        meta["duration_s"], meta["duration_source"] = round(packets.span, 3), "packets"
     return meta
 
 
-def _unreadable_reason(path: Path, stderr: str) -> str:
-    with path.open("rb") as fh:
-        head = fh.read(12)
-    if "moov atom not found" in stderr and head[4:8] == b"ftyp":
-        return "The MP4 file is truncated or incomplete: its index (moov atom) is missing."
+AUDIO_CONTAINERS = {"mp3": "MP3", "flac": "FLAC", "aac": "AAC", "ac3": "AC-3", "eac3": "E-AC-3",
+                    "wav": "WAV", "aiff": "AIFF", "amr": "AMR", "ogg": "Ogg", "w64": "Wave64",
+                    "caf": "CAF", "wv": "WavPack", "ape": "APE", "asf": "WMA"}
+CODEC_NAMES = {"mp3": "MP3", "aac": "AAC", "opus": "Opus", "vorbis": "Vorbis", "flac": "FLAC",
+               "alac": "ALAC", "ac3": "AC-3", "eac3": "E-AC-3", "wmav2": "WMA"}
+
+
+def _is_still_image(path: Path, fmt: dict, video: dict, what: sniff.Sniff) -> bool:
+    """An image format, or a GIF/PNG/WebP with one frame (an animated one is a video)."""
+    name = fmt.get("format_name") or ""
+    if name == "image2" or name.endswith("_pipe"):
+        return True
+    if what.kind == "image" or name in ("gif", "apng"):
+        return _frame_count(path, video) <= 1
+    return False
+
+
+def _frame_count(path: Path, video: dict) -> int:
+    frames = _int(video.get("nb_frames"))
+    if frames is None:
+        out = ffmpeg.ffprobe_json(path, "-count_packets", "-select_streams", "v:0")
+        frames = _int(next(iter(out.get("streams", [])), {}).get("nb_read_packets")) or 0
+    return frames
+
+
+def _no_video_reason(fmt: dict, streams: list[dict], audio: dict | None, what: sniff.Sniff) -> str:
+    if audio is not None:
+        container = AUDIO_CONTAINERS.get((fmt.get("format_name") or "").split(",")[0])
+        if what.kind == "media" and (container is None or what.name in sniff.MP4_FAMILY):
+            container = what.name  # M4A, MP4, Matroska, ...
+        codec = audio.get("codec_name") or "unknown"
+        codec = CODEC_NAMES.get(codec) or ("PCM" if codec.startswith("pcm_") else codec)
+        cover = any(s.get("disposition", {}).get("attached_pic") for s in streams)
+        details = ", ".join(x for x in (f"{container} file" if container else None, f"{codec} audio",
+                                        "with cover art" if cover else None) if x)
+        return f"The file is audio only, no video stream ({details}); a video is required."
+    plural = {"subtitle": "subtitles", "attachment": "attachments"}
+    kinds = sorted({plural.get(k, k) for k in (s.get("codec_type") or "unknown" for s in streams)})
+    if kinds:
+        return f"The file has no video or audio stream, only {' and '.join(kinds)}; a video is required."
+    name = f"{what.name} file" if what.kind == "media" else "file"
+    return f"The {name} has no streams at all; a video is required."
+
+
+def _unreadable_reason(path: Path, what: sniff.Sniff) -> str:
+    """ffprobe could not open the file: name what it is, and how it is cut short."""
+    if what.kind == "image":
+        return f"The file is a still image ({what.name}), not a video."
+    if what.kind == "media" and what.name in sniff.MP4_FAMILY:
+        reason = sniff.mp4_truncation(path, what.name)
+        if reason:
+            return reason
+    if what.kind == "media":
+        return (f"The {what.name} file cannot be read: its header is cut short or damaged "
+                f"(the file is {path.stat().st_size} bytes).")
     return "The file is not a video ffmpeg can read (unrecognised or corrupt data)."
 
 
-def _check_webm_codecs(path: Path, video: dict, audio: dict | None) -> None:
-    """WebM allows only VP8/VP9/AV1 and Vorbis/Opus; browsers refuse anything else."""
-    if _ebml_doctype(path) != "webm":
-        return
-    vcodec = video.get("codec_name")
-    if vcodec not in WEBM_VIDEO_CODECS:
-        raise InputError(
-            f"The file is declared WebM but carries {vcodec.upper()} video; WebM allows only "
-            "VP8, VP9 or AV1 video. Re-export it as MP4 or MKV, or as WebM with VP9."
-        )
-    if audio and audio.get("codec_name") not in WEBM_AUDIO_CODECS:
-        raise InputError(
-            f"The file is declared WebM but carries {audio.get('codec_name')} audio; WebM allows "
-            "only Vorbis or Opus audio."
-        )
-
-
-def _ebml_doctype(path: Path) -> str | None:
-    """The DocType of a Matroska/WebM file ("matroska" or "webm"), else None."""
-    with path.open("rb") as fh:
-        head = fh.read(64)
-    if not head.startswith(b"\x1a\x45\xdf\xa3"):
-        return None
-    i = head.find(b"\x42\x82")
-    if i < 0 or i + 3 >= len(head) or not head[i + 2] & 0x80:
-        return None
-    length = head[i + 2] & 0x7F
-    return head[i + 3 : i + 3 + length].decode("ascii", "replace")
+def _cut_reason(path: Path, what: sniff.Sniff, fallback: str) -> str:
+    if what.kind == "media" and what.name in sniff.MP4_FAMILY:
+        reason = sniff.mp4_truncation(path, what.name)
+        if reason:
+            return reason
+    name = f"{what.name} file" if what.kind == "media" else "file"
+    return f"{fallback}: the {name} is truncated (it ends after its header) or corrupt."
 
 
 def _video_fields(s: dict) -> dict[str, Any]:
@@ -195,25 +241,143 @@ def _check_limits(meta: dict, limits: Limits) -> None:
         )
 
 
-def _check_decodes(path: Path, duration: float) -> None:
-    """Decode one frame at the start and one near the end: catches truncated and undecodable files."""
-    points = [0.0] if duration < 2 else [0.0, max(0.0, duration - 1.0)]
-    for t in points:
-        try:
-            frame = ffmpeg.run(
-                ["-ss", f"{t:.3f}", "-i", path, "-map", "0:v:0", "-frames:v", "1",
-                 "-vf", "scale=8:8", "-pix_fmt", "gray", "-f", "rawvideo", "-"],
-                capture_stdout=True,
-            )
-        except ffmpeg.FFmpegError as exc:
+def _check_decodes(
+    path: Path, what: sniff.Sniff, video: dict, video_end: float, declared: float
+) -> Packets | None:
+    """Decode one frame at the start and one a second before the video's end: catches truncated
+    and undecodable files. The video's own end, not the file's: audio may run on after it.
+
+    A seek can land past the last keyframe (MPEG-TS has no index; a long GOP) or past the end
+    (timestamps that start late), giving no frame from an intact file. So when the frame near
+    the end is missing, the packets decide: they stop short of the declared length (truncated),
+    or they are all there and the last keyframe must decode. Returns the packets when read.
+    """
+    name = f"{what.name} file" if what.kind == "media" else "file"
+    if not _decodes_at(path, 0.0, video):
+        raise InputError(_mp4_reason(path, what) or _start_reason(path, name))
+    if video_end < 2 or _decodes_at(path, video_end - 1.0, video):
+        return None
+    reason = _mp4_reason(path, what)
+    if reason:
+        raise InputError(reason)
+    packets = _scan_packets(path)
+    if packets is None:
+        raise InputError(f"The {name} is truncated: it has no video frames after its header.")
+    tolerance = _tolerance(declared)
+    if abs(packets.span - declared) > tolerance and abs(packets.end - declared) > tolerance:
+        raise InputError(
+            f"The {name} is truncated: its data stops at {packets.span:.1f} s of the "
+            f"{declared:.1f} s its header declares; the upload was cut short."
+        )
+    if packets.last_key is not None and _decodes_at(path, packets.last_key, video):
+        return packets
+    where = packets.last_key if packets.last_key is not None else video_end - 1.0
+    raise InputError(
+        f"The video cannot be decoded at {where:.1f} s although the {name} is complete: "
+        "its video data is corrupt."
+    )
+
+
+def _decodes_at(path: Path, t: float, video: dict) -> bool:
+    """Whether a picture comes out after seeking to ``t`` seconds from the file's start."""
+    try:
+        frame = ffmpeg.run(
+            ["-ss", f"{t:.3f}", "-i", path, "-map", "0:v:0", "-frames:v", "1",
+             "-vf", "scale=8:8", "-pix_fmt", "gray", "-f", "rawvideo", "-"],
+            capture_stdout=True,
+        )
+    except ffmpeg.FFmpegError as exc:
+        if "Decoder" in exc.stderr_tail and "not found" in exc.stderr_tail:
             raise InputError(
-                f"The video cannot be decoded at {t:.1f} s; the file is corrupt or truncated."
+                f"The video is {str(video.get('codec_name')).upper()}, which ffmpeg cannot decode."
             ) from exc
-        if len(frame) < 64:
-            where = "start" if t == 0 else f"{t:.1f} s"
-            raise InputError(
-                f"The video has no decodable picture at {where}; the file is truncated or corrupt."
-            )
+        return False
+    return len(frame) >= 64
+
+
+def _mp4_reason(path: Path, what: sniff.Sniff) -> str | None:
+    if what.kind == "media" and what.name in sniff.MP4_FAMILY:
+        return sniff.mp4_truncation(path, what.name)
+    return None
+
+
+def _start_reason(path: Path, name: str) -> str:
+    if _scan_packets(path) is None:
+        return f"The {name} is truncated: it has no video frames after its header."
+    return f"The video cannot be decoded at the start although the {name} is complete: its video data is corrupt."
+
+
+def _tolerance(duration: float) -> float:
+    return max(0.5, 0.02 * duration)
+
+
+def _without_start_offset(duration: float, fmt: dict, streams: list[dict]) -> float:
+    """The content's length when the header's duration counts from 0 but the timestamps start
+    later (an MP4 whose edit list starts at 10 s says 12 s for 2 s of video)."""
+    start = _float(fmt.get("start_time")) or 0.0
+    ends = [_float(s.get("start_time")) + _float(s.get("duration")) for s in streams
+            if _float(s.get("start_time")) is not None and _float(s.get("duration")) is not None]
+    if start > _tolerance(duration) and ends and abs(max(ends) - duration) <= _tolerance(duration):
+        return max(ends) - start
+    return duration
+
+
+def _video_end(fmt: dict, video: dict) -> float | None:
+    """Where the video stream ends, in seconds from the file's start, when the header says."""
+    length = _float(video.get("duration"))
+    if length is None:
+        tags = {k.upper(): v for k, v in video.get("tags", {}).items()}
+        length = _clock(tags.get("DURATION") or tags.get("DURATION-ENG"))
+    if not length:
+        return None
+    start = _float(fmt.get("start_time")) or 0.0
+    return max(0.0, (_float(video.get("start_time")) or start) - start) + length
+
+
+@dataclass(frozen=True)
+class Packets:
+    """Timestamps of every packet, read without decoding (the demuxer only)."""
+
+    span: float  # first timestamp to the end of the last packet, any stream
+    end: float  # the end of the last packet, as a timestamp
+    video_end: float  # where the video's last packet ends, from the first timestamp
+    last_key: float | None  # the last video keyframe, from the first timestamp
+
+
+def _scan_packets(path: Path) -> Packets | None:
+    """The file's packets, or None without any video packet. Reads the whole file."""
+    out = ffmpeg.run(
+        ["-v", "error", "-show_entries", "packet=codec_type,pts_time,dts_time,duration_time,flags",
+         "-of", "compact=p=0", path],
+        tool="ffprobe", capture_stdout=True,
+    ).decode("utf-8", "replace")
+    first = end = video_end = last_key = None
+    for line in out.splitlines():
+        fields = dict(item.split("=", 1) for item in line.split("|") if "=" in item)
+        t = _float(fields.get("pts_time"))
+        if t is None:
+            t = _float(fields.get("dts_time"))
+        if t is None:
+            continue
+        stop = t + (_float(fields.get("duration_time")) or 0.0)
+        first = t if first is None else min(first, t)
+        end = stop if end is None else max(end, stop)
+        if fields.get("codec_type") == "video":
+            video_end = stop if video_end is None else max(video_end, stop)
+            if "K" in fields.get("flags", ""):
+                last_key = t if last_key is None else max(last_key, t)
+    if video_end is None or first is None or end is None:
+        return None
+    return Packets(end - first, end, video_end - first, None if last_key is None else last_key - first)
+
+
+def _clock(value: Any) -> float | None:
+    """Seconds in a Matroska DURATION tag, "01:02:03.250000000"."""
+    try:
+        h, m, s = str(value).split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except (TypeError, ValueError):
+        return None
 
 
 def _ratio(value: str | None) -> Fraction | None:

@@ -19,6 +19,8 @@ from video_worker.errors import InputError
 log = logging.getLogger(__name__)
 
 UPLOAD_THREADS = 8
+# A local file name stays under the file system's 255 bytes, with room for boto3's temporary suffix.
+MAX_LOCAL_NAME_BYTES = 200
 
 CONTENT_TYPES = {
     ".vtt": "text/vtt; charset=utf-8",
@@ -36,6 +38,17 @@ CONTENT_TYPES = {
 def content_type(name: str) -> str:
     suffix = PurePosixPath(name).suffix.lower()
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def local_name(name: str) -> str:
+    """A safe local file name for an object's name: S3 allows ``..`` and 1,024-byte keys, a disk does not.
+    A name that cannot be used becomes ``source``, keeping a plain extension, which tools may read."""
+    suffix = PurePosixPath(name).suffix if name not in ("", ".", "..") else ""
+    if len(suffix.encode()) > 16 or not suffix[1:].isalnum():
+        suffix = ""
+    if name in ("", ".", "..") or len(name.encode()) > MAX_LOCAL_NAME_BYTES:
+        return "source" + suffix
+    return name
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class Location:
             return path
         from botocore.exceptions import ClientError
 
-        target = workdir / "source" / (self.name or "source")
+        target = workdir / "source" / local_name(self.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         log.info("downloading %s to %s", self.uri, target)
         try:
