@@ -218,3 +218,11 @@ def test_the_executors_of_both_stacks_load(executor):
                          env={**os.environ, "AIRFLOW__CORE__EXECUTOR": executor})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == executor
+
+
+def test_a_run_past_its_deadline_is_flagged_unless_the_deadline_is_off(monkeypatch):
+    monkeypatch.setenv("VIDEO_PIPELINE_RUN_DEADLINE_MINUTES", "45")
+    (alert,) = _dagbag().dags["video_pipeline"].deadline
+    assert alert.interval.total_seconds() == 45 * 60 and alert.callback.path == "video_pipeline.tracking.flag_stuck_run"
+    monkeypatch.setenv("VIDEO_PIPELINE_RUN_DEADLINE_MINUTES", "0")
+    assert not _dagbag().dags["video_pipeline"].deadline

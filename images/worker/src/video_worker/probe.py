@@ -19,6 +19,7 @@ from video_worker.errors import InputError
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Limits:
     max_duration_s: float
