@@ -35,34 +35,45 @@ def identify(path: Path) -> Sniff:
             or Sniff("unknown", "unrecognised data"))
 
 
+# Signatures that a file starts with, as (first bytes, kind, name); the rest need more than a prefix.
+PREFIXES = [
+    (b"%PDF", "document", "a PDF document"),
+    (b"PK\x03\x04", "document", "a ZIP archive (or an Office document)"),
+    (b"PK\x05\x06", "document", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "document", "a gzip archive"),
+    (b"Rar!\x1a\x07", "document", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "document", "a 7-Zip archive"),
+    (b"\x7fELF", "document", "a program (an executable file)"),
+    (b"\xff\xd8\xff", "image", "JPEG"),
+    (b"GIF87a", "image", "GIF"),
+    (b"GIF89a", "image", "GIF"),
+    (b"II*\x00", "image", "TIFF"),
+    (b"MM\x00*", "image", "TIFF"),
+    (b"8BPS", "image", "Photoshop PSD"),
+    (b"FLV\x01", "media", "FLV"),
+    (b"OggS", "media", "Ogg"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "media", "ASF/WMV"),
+    (b"\x00\x00\x01\xba", "media", "MPEG program stream"),
+    (b"\x06\x0e\x2b\x34", "media", "MXF"),
+    (b"YUV4MPEG2", "media", "YUV4MPEG"),
+]
+RIFF_TYPES = {b"WEBP": ("image", "WebP"), b"AVI ": ("media", "AVI"),
+              b"WAVE": ("media", "WAV")}  # WAV: media; ffprobe says whether it is audio only
+
+
 def _binary(head: bytes) -> Sniff | None:
-    if head.startswith(b"%PDF"):
-        return Sniff("document", "a PDF document")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return Sniff("document", "a ZIP archive (or an Office document)")
-    if head.startswith(b"\x1f\x8b"):
-        return Sniff("document", "a gzip archive")
-    if head.startswith(b"Rar!\x1a\x07"):
-        return Sniff("document", "a RAR archive")
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return Sniff("document", "a 7-Zip archive")
-    if head.startswith(b"\x7fELF") or (head.startswith(b"MZ") and b"This program" in head[:512]):
+    for prefix, kind, name in PREFIXES:
+        if head.startswith(prefix):
+            return Sniff(kind, name)
+    if head.startswith(b"MZ") and b"This program" in head[:512]:
         return Sniff("document", "a program (an executable file)")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         animated = b"acTL" in head[: head.find(b"IDAT")] if b"IDAT" in head else b"acTL" in head
         return Sniff("image", "animated PNG" if animated else "PNG")
-    if head.startswith(b"\xff\xd8\xff"):
-        return Sniff("image", "JPEG")
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return Sniff("image", "GIF")
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return Sniff("image", "WebP")
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return Sniff("image", "TIFF")
+    if head[:4] == b"RIFF" and head[8:12] in RIFF_TYPES:
+        return Sniff(*RIFF_TYPES[head[8:12]])
     if head.startswith(b"BM") and len(head) > 14 and head[6:10] == b"\x00\x00\x00\x00":
         return Sniff("image", "BMP")
-    if head.startswith(b"8BPS"):
-        return Sniff("image", "Photoshop PSD")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in IMAGE_BRANDS:
@@ -72,26 +83,10 @@ def _binary(head: bytes) -> Sniff | None:
         return Sniff("media", "MP4")
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return Sniff("media", "WebM" if ebml_doctype(head) == "webm" else "Matroska")
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return Sniff("media", "AVI")
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return Sniff("media", "WAV")  # media; ffprobe says whether it is audio only
-    if head.startswith(b"FLV\x01"):
-        return Sniff("media", "FLV")
-    if head.startswith(b"OggS"):
-        return Sniff("media", "Ogg")
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return Sniff("media", "ASF/WMV")
-    if head.startswith(b"\x00\x00\x01\xba"):
-        return Sniff("media", "MPEG program stream")
     if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
         return Sniff("media", "MPEG transport stream")
     if len(head) > 388 and head[4] == head[196] == head[388] == 0x47:
         return Sniff("media", "MPEG transport stream (M2TS)")
-    if head.startswith(b"\x06\x0e\x2b\x34"):
-        return Sniff("media", "MXF")
-    if head.startswith(b"YUV4MPEG2"):
-        return Sniff("media", "YUV4MPEG")
     return None
 
 
