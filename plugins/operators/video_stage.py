@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from video_pipeline.config import Settings
 from video_pipeline.containers import container_options
 from video_pipeline.stage_timeouts import stage_timeout
-from video_pipeline.stages import stage_outcome, worker_args
+from video_pipeline.stages import BACKGROUND_NICENESS, BACKGROUND_STAGES, stage_outcome, worker_args
 
 
 class StageFields:
@@ -94,7 +94,7 @@ class VideoStageOperator(StageFields, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         self._skip_if_disabled()
-        command = [*shlex.split(self.worker_command),
+        command = [*background_prefix(self.stage), *shlex.split(self.worker_command),
                    *worker_args(self.stage, self.source, self.dest, self.stage_args)]
         result = self.hook.run_command(command=command, env=dict(os.environ))
         return stage_outcome(self.stage, result.exit_code, result.output)
@@ -146,6 +146,11 @@ class VideoStageDockerOperator(StageFields, DockerOperator):
                 self.cli.remove_container(self.container["Id"], force=True)
             except NotFound:  # removed already (on_kill, then execute unwinding)
                 pass
+
+
+def background_prefix(stage: str) -> list[str]:
+    """``nice`` for a stage off the critical path (stages.BACKGROUND_STAGES)."""
+    return ["nice", "-n", str(BACKGROUND_NICENESS)] if stage in BACKGROUND_STAGES else []
 
 
 def _text(line: str | bytes | None) -> str:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from video_pipeline.config import Settings
-from video_pipeline.stages import GPU_STAGES
+from video_pipeline.stages import BACKGROUND_CPU_SHARE, BACKGROUND_STAGES, GPU_STAGES
 
 # What the worker needs from the orchestrator's environment: S3 endpoint and region, model settings.
 PASSED_ENV_PREFIXES = ("VIDEO_WORKER_", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION",
@@ -57,7 +57,8 @@ def container_options(settings: Settings, stage: str) -> dict[str, Any]:
         "network_mode": settings.docker_network_mode or None,
         "mounts": parse_mounts(settings.docker_mounts),
         "user": settings.docker_user or None,
-        "cpus": float(settings.docker_cpus),
+        # DockerOperator turns cpus into CPU shares: a weight that matters only while the host is busy.
+        "cpus": float(settings.docker_cpus) * (BACKGROUND_CPU_SHARE if stage in BACKGROUND_STAGES else 1),
         "mem_limit": settings.docker_memory or None,
         "labels": {STAGE_LABEL: stage},
         "environment": worker_environment(),

@@ -15,6 +15,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 GPU_STAGES = frozenset({"transcribe", "detect"})
+# Only publish waits on these, while burn and package wait on transcode and transcribe: on a busy host
+# they yield the CPU, so the run's critical path is not slowed by work that can finish alongside it.
+BACKGROUND_STAGES = frozenset({"detect", "previews"})
+BACKGROUND_NICENESS = 10  # local runner: `nice -n 10`, about a tenth of the CPU of a busy stage at 0
+BACKGROUND_CPU_SHARE = 0.25  # docker runner: a quarter of a stage's CPU shares (weights, not limits)
 RETRIED = "retried while retries remain"
 
 

@@ -141,7 +141,10 @@ def test_docker_runner_settings_shape_the_containers(monkeypatch):
     bag = _dagbag()
     assert bag.import_errors == {}
     detect = bag.dags["video_pipeline"].get_task("detect")
-    assert (detect.network_mode, detect.user, detect.cpus, detect.mem_limit) == ("host", "1000:1000", 2.0, "6g")
+    assert (detect.network_mode, detect.user, detect.cpus, detect.mem_limit) == ("host", "1000:1000", 0.5, "6g")
+    # Off the critical path, detect and previews get a quarter of the CPU shares of the stages burn waits on.
+    assert {name: bag.dags["video_pipeline"].get_task(name).cpus for name in ("transcode", "previews")} == \
+        {"transcode": 2.0, "previews": 0.5}
     assert detect.mounts == [Mount("/models", "/srv/models", type="bind", read_only=True),
                              Mount("/cache", "/srv/cache", type="bind", read_only=False)]
     assert detect.queue == "gpu" and detect.device_requests == []  # a GPU queue on a host without GPUs

@@ -12,6 +12,7 @@ rows in the worker image; the kubernetes runner's rows are in ``test_kubernetes_
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -128,6 +129,19 @@ def test_the_local_runner_maps_every_exit(case, contract, monkeypatch):
                                dest=f"s3://{contract}/out/local/{case.id}/", stage_args=list(case.args),
                                worker_command=shlex.join(shell) if shell else "video-worker")
     check(case, lambda: stage.execute({}), worker_bin)
+
+
+@pytest.mark.parametrize(("stage", "niceness"), [("detect", 10), ("previews", 10), ("transcode", 0)])
+def test_the_local_runner_runs_background_stages_niced(stage, niceness, tmp_path):
+    """Stages only publish waits on yield the CPU to transcode and transcribe: a real process reports its nice."""
+    from operators.video_stage import VideoStageOperator
+
+    script = tmp_path / "worker"
+    script.write_text('#!/bin/sh\nprintf \'{"stage": "%s", "nice": %s}\\n\' "$1" "$(nice)"\n')
+    script.chmod(0o755)
+    operator = VideoStageOperator(task_id=stage, stage=stage, source="s3://b/in.mp4", dest="s3://b/out/",
+                                  stage_args=[], worker_command=str(script))
+    assert operator.execute({}) == {"stage": stage, "nice": os.nice(0) + niceness}
 
 
 @pytest.mark.parametrize(("code", "line", "expected", "message"), [

@@ -21,6 +21,7 @@ import numpy as np
 
 from video_worker import ffmpeg, probe, settings
 from video_worker.errors import UsageError
+from video_worker.onnx_detector import Box, OnnxDetector
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model input size; sampled frames are scaled to this long side "
                              "(env VIDEO_WORKER_DETECT_IMGSZ)")
     parser.add_argument("--device", default=settings.get("DEVICE"),
-                        help="auto, cpu, cuda or a GPU index; auto picks cuda when torch sees one "
+                        help="auto, cpu, cuda or cuda:N; auto picks cuda when onnxruntime (ONNX models) or torch "
+                             "(others) sees one "
                              "(env VIDEO_WORKER_DEVICE)")
     parser.add_argument("--merge-gap", type=float, default=MERGE_GAP_S,
                         help="samples of a label at most this many seconds apart form one appearance")
@@ -75,10 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
     meta = probe.inspect(source)
     width, height = sample_size(meta["video"]["display_width"], meta["video"]["display_height"], args.imgsz)
-    device = resolve_device(args.device)
-    classes = args.classes
-    model = load_model(args.model, device, args.imgsz, (height, width))
-    class_ids = class_ids_for(model.names, classes)
+    detector = load_detector(args.model, args.device, args.imgsz, (height, width))
+    device, classes = detector.device, args.classes
+    class_ids = class_ids_for(detector.names, classes)
 
     # Frames with a hit wait on disk: a thumbnail's frame is known only once its appearance ends.
     scratch = workdir / "detect-frames"
@@ -88,16 +89,11 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     inference_s = 0.0
     for index, frame in enumerate(iter_frames(source, args.fps, width, height)):
         started = time.perf_counter()
-        result = model.predict(frame, classes=class_ids, conf=args.conf, imgsz=args.imgsz,
-                               device=device, verbose=False)[0]
+        boxes = detector.detect(frame, class_ids, args.conf)
         inference_s += time.perf_counter() - started
         frames += 1
-        boxes = result.boxes
-        found = [
-            Hit(index, round(index / args.fps, 3), result.names[int(cls)], float(score),
-                tuple(round(v, 1) for v in xyxy))
-            for xyxy, score, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())
-        ]
+        found = [Hit(index, round(index / args.fps, 3), detector.names[box.class_id], box.confidence,
+                     tuple(round(v, 1) for v in box.xyxy)) for box in boxes]
         if found:
             cv2.imwrite(str(scratch / f"{index:06d}.jpg"), frame,
                         [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
@@ -147,15 +143,6 @@ def sample_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` is the GPU when torch sees one, so one image serves CPU and GPU hosts."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def parse_classes(text: str) -> list[str]:
     classes = [name.strip() for name in text.split(",") if name.strip()]
     if not classes:
@@ -174,23 +161,48 @@ def class_ids_for(names: dict[int, str], classes: list[str]) -> list[int]:
     return [ids[name] for name in classes]
 
 
-def load_model(name: str, device: str, imgsz: int, frame_shape: tuple[int, int]):
-    """The YOLO model, warmed up on a blank frame so timings measure inference, not loading.
+class UltralyticsDetector:
+    """ultralytics' YOLO, for weights that are not an ONNX export."""
 
-    The warm-up also makes ``names`` available for exported models (ONNX) without a second load.
+    def __init__(self, name: str, device: str, imgsz: int) -> None:
+        from ultralytics import YOLO
+
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        # ultralytics logs to stdout, whose last line must be the manifest: send it through our stderr logging.
+        ultralytics_log = logging.getLogger("ultralytics")
+        for handler in list(ultralytics_log.handlers):
+            ultralytics_log.removeHandler(handler)
+        ultralytics_log.propagate = True
+        self.device, self.imgsz = device, imgsz
+        self.model = YOLO(name, task="detect")
+        self.names: dict[int, str] = self.model.names
+
+    def detect(self, frame: np.ndarray, class_ids: list[int], conf: float) -> list[Box]:
+        boxes = self.model.predict(frame, classes=class_ids, conf=conf, imgsz=self.imgsz,
+                                   device=self.device, verbose=False)[0].boxes
+        return [Box(tuple(xyxy), score, int(cls))
+                for xyxy, score, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
+
+
+Detector = OnnxDetector | UltralyticsDetector
+
+
+def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, int]) -> Detector:
+    """The model behind one interface, warmed up on a blank frame so timings measure inference, not loading.
+
+    ONNX exports run in onnxruntime directly; other weights (.pt, or names ultralytics downloads) through
+    ultralytics, which needs torch.
     """
-    from ultralytics import YOLO
-
-    # ultralytics logs to stdout, whose last line must be the manifest: send it through our stderr logging.
-    ultralytics_log = logging.getLogger("ultralytics")
-    for handler in list(ultralytics_log.handlers):
-        ultralytics_log.removeHandler(handler)
-    ultralytics_log.propagate = True
-
-    log.info("loading YOLO model %s on %s", name, device)
-    model = YOLO(name, task="detect")
-    model.predict(np.zeros((*frame_shape, 3), np.uint8), imgsz=imgsz, device=device, verbose=False)
-    return model
+    log.info("loading YOLO model %s (device %s)", name, device)
+    if name.endswith(".onnx"):
+        detector: Detector = OnnxDetector(name, device)
+    else:
+        detector = UltralyticsDetector(name, device, imgsz)
+    detector.detect(np.zeros((*frame_shape, 3), np.uint8), list(detector.names), 1.0)
+    return detector
 
 
 def iter_frames(source: Path, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
