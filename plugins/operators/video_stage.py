@@ -149,8 +149,16 @@ class VideoStageDockerOperator(StageFields, DockerOperator):
 
 
 def background_prefix(stage: str) -> list[str]:
-    """``nice`` for a stage off the critical path (stages.BACKGROUND_STAGES)."""
-    return ["nice", "-n", str(BACKGROUND_NICENESS)] if stage in BACKGROUND_STAGES else []
+    """Lower CPU priority for a stage off the critical path (stages.BACKGROUND_STAGES).
+
+    The hook starts the worker in a session of its own, and where the kernel groups processes by
+    session (autogroup, the default on desktop and many server kernels) a nice value only ranks
+    processes within their own session; so the session's group is niced as well.
+    """
+    if stage not in BACKGROUND_STAGES:
+        return []
+    nice = str(BACKGROUND_NICENESS)
+    return ["sh", "-c", f'echo {nice} > /proc/self/autogroup 2>/dev/null; exec nice -n {nice} "$0" "$@"']
 
 
 def _text(line: str | bytes | None) -> str:
