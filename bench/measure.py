@@ -89,7 +89,7 @@ def measure(name: str, cmd: list[str], logs: Path, env: dict[str, str] | None = 
     logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        busy_before = _machine_busy_seconds()
+        busy_before = machine_busy_seconds()
         started_at = time.time()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -97,7 +97,7 @@ def measure(name: str, cmd: list[str], logs: Path, env: dict[str, str] | None = 
         peak.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
-        machine_busy = _machine_busy_seconds() - busy_before
+        machine_busy = machine_busy_seconds() - busy_before
         peak.stop.set()
         peak.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
@@ -118,15 +118,15 @@ def wait_for_quiet(max_wait_s: float, window_s: float = 1.0) -> tuple[float, flo
     """
     started = time.monotonic()
     while True:
-        before = _machine_busy_seconds()
+        before = machine_busy_seconds()
         time.sleep(window_s)
-        others = (_machine_busy_seconds() - before) / window_s
+        others = (machine_busy_seconds() - before) / window_s
         waited = time.monotonic() - started
         if others <= CONTENDED_CORES or waited >= max_wait_s:
             return others, waited
 
 
-def _machine_busy_seconds() -> float:
+def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent not idle since boot (/proc/stat, in clock ticks)."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait

