@@ -65,6 +65,8 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/trigger_latency.py
 	$(PY) bench/streaming.py
 	$(PY) bench/side_by_side.py
+	$(PY) bench/idle_stack.py
+	$(PY) bench/scaling.py
 
 # The production path: the worker image, every stage as a DockerOperator task.
 image:

