@@ -158,7 +158,10 @@ def background_prefix(stage: str) -> list[str]:
     if stage not in BACKGROUND_STAGES:
         return []
     nice = str(BACKGROUND_NICENESS)
-    return ["sh", "-c", f'echo {nice} > /proc/self/autogroup 2>/dev/null; exec nice -n {nice} "$0" "$@"']
+    # Without CAP_SYS_RESOURCE the kernel takes one autogroup change per 100 ms on the whole host: retry.
+    group = (f"if [ -w /proc/self/autogroup ]; then n=0; until echo {nice} 2>/dev/null > /proc/self/autogroup "
+             f"|| [ $n -ge 20 ]; do n=$((n + 1)); sleep 0.1; done; fi")
+    return ["sh", "-c", f'{group}; exec nice -n {nice} "$0" "$@"']
 
 
 def _text(line: str | bytes | None) -> str:
