@@ -67,6 +67,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/side_by_side.py
 	$(PY) bench/idle_stack.py
 	$(PY) bench/scaling.py
+	$(PY) bench/subtitle_norms.py
 
 # The production path: the worker image, every stage as a DockerOperator task.
 image:

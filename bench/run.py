@@ -116,11 +116,16 @@ class Runner:
     envs: dict[str, dict[str, str]]
     repeat: int
     wait_budget_s: float = WAIT_BUDGET_S  # what is left of it: a machine that is never quiet must not stall us
+    attempts: int = ATTEMPTS  # runs of a job while others compete, the least disturbed kept
 
     def stage(self, name: str, argv: list[str], env: str = "base") -> Job:
-        """``video-worker`` with ``argv``, its outputs under work/``name``."""
+        """``video-worker`` with ``argv``, its outputs under work/``name``.
+
+        ``--verbose``: the commands a stage runs are logged at DEBUG, and the
+        phases of "Where the time goes" are cut at those lines.
+        """
         dest = self.work / name.replace(" ", "-")
-        return Job(name, [self.worker, *argv, "--dest", str(dest)], env, dest)
+        return Job(name, [self.worker, *argv, "--dest", str(dest), "--verbose"], env, dest)
 
     def measure(self, *jobs: Job) -> dict[str, Measurement]:
         """Each job's run with the median time, carrying every run's time in ``repeats``.
@@ -140,7 +145,7 @@ class Runner:
 
     def _least_disturbed(self, job: Job, label: str) -> Measurement:
         best = self._attempt(job, label)
-        for number in range(2, ATTEMPTS + 1):
+        for number in range(2, self.attempts + 1):
             if not best.disturbed or self.wait_budget_s <= 0:
                 break
             print(f"bench: other processes were busy during {label}: again", file=sys.stderr, flush=True)

@@ -42,6 +42,7 @@ def test_english_speech_is_transcribed_into_subtitles(run_worker, speech_clip, t
     assert vtt.startswith("WEBVTT") and vtt.count("-->") == m["cues"] == srt.count("-->")
     assert len(expected & _words(vtt)) >= 8
     assert re.search(r"^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n", srt)
+    assert m["norm_violations"]["total"] == 0, m["norm_violations"]
 
 
 def test_video_without_audio_is_no_speech_not_failure(run_worker, silent_clip, tmp_path):

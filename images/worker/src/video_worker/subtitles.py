@@ -1,23 +1,35 @@
 """Readable subtitle cues from timed words, and their SRT/WebVTT text.
 
-Cues follow common broadcast limits: at most two lines of about 42 characters
-and at most about 17 characters per second; Whisper's repeated-phrase loops are
-collapsed before cues are built.
+Cues are cut and lines broken to the norms in caption_norms: the cut points
+are chosen over the whole transcript at once (dynamic programming), so that a
+subtitle ends where a sentence or clause does rather than wherever the last one
+filled up. Whisper's repeated-phrase loops are collapsed before cues are built.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
+import math
 import re
 from dataclasses import dataclass
 
-MAX_LINE_CHARS = 42
-MAX_LINES = 2
-MAX_CPS = 17.0
-MAX_CUE_S = 7.0
-MIN_CUE_S = 1.0
-PAUSE_SPLIT_S = 1.2
-MIN_GAP_S = 0.04
+from video_worker.caption_norms import (
+    MAX_CPS, MAX_CUE_S, MAX_LINE_CHARS, MAX_LINES, MIN_CUE_S, min_gap_s, reading_chars,
+)
+from video_worker.linebreak import CLAUSE, SENTENCE_END, Breaker
+
+PAUSE_SPLIT_S = 1.2  # a longer silence always ends a cue
+PAUSE_BREAK_S = 0.4  # a pause this long is as good a place to cut as a comma
+CHAIN_S = 0.5  # a cue ending this close to the next one is held until 2 frames before it
+MAX_CUE_WORDS = 40
+# Costs the cutting weighs; a mid-phrase break costs 4 (linebreak), so these rank against it.
+CUE_COST = 1.0  # per cue: fewer, fuller cues
+SENTENCE_INSIDE_COST = 1.5  # a sentence ending inside a cue
+BALANCE_COST = 3.0  # two lines of 42 and 0 characters
+ORPHAN_COST = 20.0  # a one-word line
+TOO_SHORT_COST = 20.0  # on screen for less than 5/6 s
+TOO_FAST_COST = 10.0  # per 17 cps over the limit
 LOOP_MIN_REPEATS = 3
 LOOP_MAX_NGRAM = 12
 
@@ -76,53 +88,95 @@ def words_from_segment(start: float, end: float, text: str) -> list[Word]:
     return words
 
 
-def wrap(text: str) -> tuple[str, ...] | None:
-    """One line, or two balanced lines within the limit; None when it cannot fit."""
-    if len(text) <= MAX_LINE_CHARS:
-        return (text,)
-    spaces = [i for i, ch in enumerate(text) if ch == " "]
-    best = None
-    for i in spaces:
-        first, second = text[:i], text[i + 1 :]
-        if len(first) <= MAX_LINE_CHARS and len(second) <= MAX_LINE_CHARS:
-            score = abs(len(first) - len(second))
-            if best is None or score < best[0]:
-                best = (score, (first, second))
-    return best[1] if best else None
+def wrap(texts: list[str], breaks: list[float]) -> tuple[tuple[str, ...], float] | None:
+    """The best lines for these words and their cost; None when they do not fit in two lines.
 
-
-def build_cues(words: list[Word]) -> list[Cue]:
-    """Group words into cues that respect line, length and reading-speed limits."""
-    groups: list[list[Word]] = []
-    for word in words:
-        text = word.text.strip()
-        if not text:
+    ``breaks[k]`` is what a break before ``texts[k]`` costs (Breaker.penalty).
+    One line when it fits; otherwise the two-line break that the guides prefer,
+    weighed against how unbalanced it leaves the lines, never a one-word line
+    unless there are only two words.
+    """
+    total = sum(map(len, texts)) + len(texts) - 1
+    if total <= MAX_LINE_CHARS:
+        return (" ".join(texts),), 0.0
+    best, first = None, -1
+    for k in range(1, len(texts)):
+        first += len(texts[k - 1]) + 1
+        second = total - first - 1
+        if first > MAX_LINE_CHARS or second > MAX_LINE_CHARS:
             continue
-        word = Word(word.start, max(word.end, word.start), text)
-        current = groups[-1] if groups else None
-        if current:
-            joined = " ".join(w.text for w in [*current, word])
-            sentence_done = current[-1].text[-1] in ".?!" and len(" ".join(w.text for w in current)) >= 20
-            if (
-                wrap(joined) is not None
-                and word.end - current[0].start <= MAX_CUE_S
-                and word.start - current[-1].end <= PAUSE_SPLIT_S
-                and not sentence_done
-            ):
-                current.append(word)
-                continue
-        groups.append([word])
+        cost = breaks[k] + BALANCE_COST * abs(first - second) / MAX_LINE_CHARS
+        if len(texts) > 2 and (k == 1 or k == len(texts) - 1):
+            cost += ORPHAN_COST
+        if best is None or cost < best[1]:
+            best = (k, cost)
+    if best is None:
+        return None
+    k, cost = best
+    return (" ".join(texts[:k]), " ".join(texts[k:])), cost
 
-    cues: list[Cue] = []
-    for i, group in enumerate(groups):
-        text = " ".join(w.text for w in group)
-        lines = wrap(text) or _force_wrap(text)
-        start = group[0].start
-        # Stretch short or fast cues into the silence that follows, never over the next cue.
-        want = max(group[-1].end, start + MIN_CUE_S, start + len(text) / MAX_CPS)
-        limit = groups[i + 1][0].start - MIN_GAP_S if i + 1 < len(groups) else want
-        end = max(group[-1].end, min(want, limit))
-        cues.append(Cue(round(start, 3), round(max(end, start + 0.1), 3), lines))
+
+def cue_end(first: Word, last: Word, chars: int, next_start: float | None, gap: float) -> float:
+    """When a cue leaves the screen.
+
+    With its last word, held for at least 5/6 s and long enough to read at
+    17 cps, never past 7 s nor within 2 frames of the next cue; a cue that
+    would end just short of the next is held until 2 frames before it, as the
+    guides ask, so that subtitles do not flicker off and on.
+    """
+    start = first.start
+    end = max(last.end, start + MIN_CUE_S, start + chars / MAX_CPS)
+    if next_start is not None:
+        limit = next_start - gap
+        end = limit if limit - end < CHAIN_S else end
+        end = min(end, limit)
+    return max(min(end, start + max(MAX_CUE_S, last.end - start)), start + 0.001)
+
+
+def build_cues(words: list[Word], *, language: str | None = None, fps: float | None = None) -> list[Cue]:
+    """Cut the words into cues and break their lines, to the norms, at the best places overall."""
+    # Plain floats: engines give numpy ones, which the manifest's JSON cannot hold.
+    words = [Word(float(w.start), float(max(w.end, w.start)), w.text.strip()) for w in words if w.text.strip()]
+    breaker, gap, n = Breaker(language), min_gap_s(fps), len(words)
+    texts = [w.text for w in words]
+    breaks = [0.0] + [breaker.penalty(a, b) for a, b in itertools.pairwise(texts)]  # breaks[k]: before word k
+    sentences = [0]  # sentences[k]: sentence ends among words[:k]
+    for text in texts:
+        sentences.append(sentences[-1] + (text[-1] in SENTENCE_END))
+    cost = [0.0] + [math.inf] * n  # cost[j]: the best cutting of words[:j]
+    choice: list[tuple[int, tuple[str, ...]]] = [(0, ())] * (n + 1)
+    for j in range(1, n + 1):
+        next_start = words[j].start if j < n else None
+        cut = 0.0
+        if j < n:  # where this cue ends; a pause is as good a place as a comma
+            cut = min(breaks[j], CLAUSE) if words[j].start - words[j - 1].end >= PAUSE_BREAK_S else breaks[j]
+        for i in range(j - 1, max(-1, j - 1 - MAX_CUE_WORDS), -1):
+            if i < j - 1 and (words[i + 1].start - words[i].end > PAUSE_SPLIT_S
+                              or words[j - 1].end - words[i].start > MAX_CUE_S):
+                break
+            wrapped = wrap(texts[i:j], breaks[i:j]) or (
+                (_force_wrap(texts[i]), ORPHAN_COST) if j == i + 1 else None)
+            if wrapped is None:
+                break
+            lines, line_cost = wrapped
+            chars = reading_chars(lines)
+            duration = cue_end(words[i], words[j - 1], chars, next_start, gap) - words[i].start
+            total = (cost[i] + CUE_COST + line_cost + cut
+                     + SENTENCE_INSIDE_COST * (sentences[j - 1] - sentences[i])
+                     + (TOO_SHORT_COST if duration < MIN_CUE_S else 0.0)
+                     + TOO_FAST_COST * max(0.0, chars / duration - MAX_CPS) / MAX_CPS)
+            if total < cost[j]:
+                cost[j], choice[j] = total, (i, lines)
+    cuts = []
+    j = n
+    while j > 0:
+        i, lines = choice[j]
+        cuts.append((i, j, lines))
+        j = i
+    cues = []
+    for i, j, lines in reversed(cuts):
+        end = cue_end(words[i], words[j - 1], reading_chars(lines), words[j].start if j < n else None, gap)
+        cues.append(Cue(round(words[i].start, 3), round(end, 3), lines))
     return cues
 
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from video_worker import ffmpeg, probe, settings
+from video_worker import caption_norms, ffmpeg, probe, settings
 from video_worker.subtitles import Word, build_cues, remove_loops, to_srt, to_vtt, words_from_segment
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
             result["no_speech_reason"] = "no speech was found in the audio"
 
     words = remove_loops([w for seg in result["segments"] for w in _segment_words(seg)])
-    cues = build_cues(words)
+    fps = (meta["video"] or {}).get("fps")
+    cues = build_cues(words, language=result["language"], fps=fps)
     result["text"] = " ".join(w.text for w in words)
     (out / "transcript.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     (out / "subtitles.srt").write_text(to_srt(cues), encoding="utf-8")
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "segments": len(result["segments"]),
         "words": len(words),
         "cues": len(cues),
+        "norm_violations": caption_norms.count(cues, fps=fps, language=result["language"]).as_dict(),
         "transcript": "transcript.json",
         "subtitles": {"srt": "subtitles.srt", "vtt": "subtitles.vtt"},
     }
