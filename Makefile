@@ -33,7 +33,7 @@ help:
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   run the test suite"
 	@echo "make test-faults  the fault suite: moto, a worker and Airflow killed mid-run, a hung stage, 20 uploads at once"
-	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency and the pipeline against the peer script (VMAF per rung); write BENCHMARKS.md"
+	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung) and the output quality (animals, poster, subtitles); write BENCHMARKS.md"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
 	@echo "make cluster-images  the Airflow image and stand-ins for the postgres, redis and moto images"
 	@echo "make test-production  the worker image, the docker runner and the compose cluster, on a Docker engine"
@@ -67,7 +67,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/side_by_side.py
 	$(PY) bench/idle_stack.py
 	$(PY) bench/scaling.py
-	$(PY) bench/subtitle_norms.py
+	$(PY) bench/quality.py
 
 # The production path: the worker image, every stage as a DockerOperator task.
 image:

@@ -53,9 +53,8 @@ def shell_run(env: dict[str, str], source: str, work: str) -> tuple[float, dict[
         if name == "transcode":
             top = manifest["artifacts"][manifest["top"]]
         if name == "transcribe":
-            vtt, language = manifest["artifacts"]["subtitles.vtt"], manifest["language"] or ""
-    _stage(env, times, "burn", "--source", top, "--subtitles", vtt, "--language", language,
-           "--dest", f"{work}/burn/")
+            vtt, language = manifest["artifacts"]["subtitles.vtt"], manifest["language"] or "und"
+    _stage(env, times, "burn", "--source", top, "--subtitles", f"{language}={vtt}", "--dest", f"{work}/burn/")
     return time.monotonic() - started, times
 
 

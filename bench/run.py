@@ -190,9 +190,9 @@ def measure_all(runner: Runner, clip: Clip) -> dict[str, Measurement]:
     )
     m |= runner.measure(runner.stage("previews", ["previews", *source]))
     top = work / "transcode" / m["transcode"].manifest()["top"]
-    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top),
-                                              "--subtitles", str(work / "transcribe-base" / "subtitles.srt"),
-                                              "--language", m["transcribe base"].manifest()["language"] or ""]))
+    language = m["transcribe base"].manifest()["language"] or "und"
+    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top), "--subtitles",
+                                              f"{language}={work / 'transcribe-base' / 'subtitles.srt'}"]))
     return m
 
 

@@ -45,11 +45,10 @@ def run_stages(runner: Runner, source: Path) -> dict[str, Measurement]:
     transcode = m["transcode"].manifest()
     top = work / "transcode" / transcode["top"]
     subtitles = work / "transcribe" / "subtitles.vtt"
-    language = m["transcribe"].manifest()["language"] or ""
-    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top), "--subtitles", str(subtitles),
-                                              "--language", language]))
+    language = m["transcribe"].manifest()["language"] or "und"
+    m |= runner.measure(runner.stage("burn", ["burn", "--source", str(top), "--subtitles", f"{language}={subtitles}"]))
     m |= runner.measure(runner.stage("package", ["package", "--source", str(work / "transcode" / "manifest.json"),
-                                                 "--subtitles", f"{language or 'und'}={subtitles}"]))
+                                                 "--subtitles", f"{language}={subtitles}"]))
     return m
 
 

@@ -16,8 +16,8 @@ PUBLISHED = AssetAlias("video-pipeline-published")
 # Only video_key must be given. Stage options left empty (null) take the worker's default
 # (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
 OPTIONAL_TEXT = ["null", "string"]
-SWITCHES = {"force": False, "transcribe": True, "detect": True, "previews": True, "burn": True, "package": True,
-            "encrypt": False}
+SWITCHES = {"force": False, "transcribe": True, "translate": True, "detect": True, "previews": True, "burn": True,
+            "package": True, "encrypt": False}
 
 
 def _switch_param(name: str, description: str) -> Param:
@@ -47,6 +47,14 @@ def _run_deadline() -> DeadlineAlert | None:
                          callback=AsyncCallback(tracking.flag_stuck_run))
 
 
+def _subtitle_tracks(transcribe: dict[str, Any], fmt: str) -> list[str]:
+    """``--subtitles LANG=URI`` for the transcript's track, then its English translation if there is one."""
+    tracks = [(transcribe.get("language") or "und", transcribe["subtitles"][fmt])]
+    if translation := transcribe.get("translation"):
+        tracks.append((translation["language"], translation["subtitles"][fmt]))
+    return [arg for language, name in tracks for arg in ("--subtitles", f"{language}={transcribe['artifacts'][name]}")]
+
+
 def _register_value(key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='%s', key='%s') }}" % (tracking.REGISTER_TASK_ID, key)
 
@@ -64,7 +72,8 @@ def _register_value(key: str) -> str:
 
 Trigger with a video key (UI, `airflow dags trigger video_pipeline -c '{"video_key": "incoming/a.mp4"}'`
 or the REST API). The run registers the object (its id comes from bucket, key and ETag), probes
-it, then transcodes, transcribes, detects animals and makes previews in parallel, burns the
+it, then transcodes, transcribes (with an English track for other languages) and detects animals
+in parallel, makes previews (the poster prefers a frame with a detected animal), burns the
 subtitles in, and publishes the page. An object already published with the same ETag is a
 no-op unless `force`. Bad input fails at once, without retries: the item says why and the
 source is copied to the quarantine prefix.
@@ -89,7 +98,12 @@ source is copied to the quarantine prefix.
                                description="Whisper model name or path; empty: the worker's model"),
         "language": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z]{2,3}$",
                           description="declared language code (e.g. en); empty: detect the language"),
+        "translate": _switch_param("translate", "an English subtitle track for speech in another language "
+                                                "(needs a multilingual Whisper model)"),
         "detect": _switch_param("detect", "detect animals"),
+        "detect_model": Param(None, type=OPTIONAL_TEXT,
+                              description="YOLO weights, .pt or ONNX: a name (yolov8n.pt ... yolo11x.pt) or a "
+                                          "path on the worker; empty: the worker's model"),
         "detect_classes": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z ]+(,[a-z ]+)*$",
                                 description="COCO class names to keep, comma-separated; empty: the worker's "
                                             "animal classes"),
@@ -135,9 +149,11 @@ def video_pipeline() -> None:
             "work": f"s3://{SETTINGS.bucket}/{SETTINGS.work_prefix}{vid}",
             "done": done,
             "args_transcode": _options(ladder=params["ladder"]),
-            "args_transcribe": enabled("transcribe", _options(model=params["whisper_model"],
-                                                              language=params["language"])),
-            "args_detect": enabled("detect", _options(classes=params["detect_classes"], fps=params["detect_fps"])),
+            "args_transcribe": enabled("transcribe", [
+                *_options(model=params["whisper_model"], language=params["language"]),
+                "--translate" if _switch(params, "translate") else "--no-translate"]),
+            "args_detect": enabled("detect", _options(model=params["detect_model"], classes=params["detect_classes"],
+                                                      fps=params["detect_fps"])),
             "args_previews": enabled("previews", []),
         }
 
@@ -146,24 +162,29 @@ def video_pipeline() -> None:
         """Already published with this ETag: the run does nothing (unless force)."""
         return not done
 
+    @task(trigger_rule="none_failed")
+    def previews_inputs(args: list[str] | None, detect: dict[str, Any] | None) -> list[str] | None:
+        """The previews' options, with detect's findings for the poster when detect ran."""
+        if args is None or not detect:
+            return args
+        return [*args, "--detections", detect["artifacts"]["detections.json"]]
+
     @task(multiple_outputs=True, trigger_rule="none_failed")
     def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None) -> dict:
-        """Burn the top rendition with the transcript's subtitles; skip when there is nothing to burn."""
+        """Burn the top rendition with the transcript's subtitles (the translation goes on the soft variant);
+        skip when there is nothing to burn."""
         top = transcode["artifacts"][transcode["top"]]
         if not _switch(params, "burn") or not transcribe or not transcribe.get("speech"):
             return {"source": top, "args": None}
-        return {"source": top, "args": ["--subtitles", transcribe["artifacts"]["subtitles.vtt"],
-                                        "--language", transcribe.get("language") or ""]}
+        return {"source": top, "args": _subtitle_tracks(transcribe, "srt")}
 
     @task(multiple_outputs=True, trigger_rule="none_failed")
     def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
                        transcribe: dict[str, Any] | None) -> dict:
-        """The ladder to package, its subtitle track, and (encrypt) the video's private key object."""
+        """The ladder to package, its subtitle tracks, and (encrypt) the video's private key object."""
         if not _switch(params, "package"):
             return {"source": "", "args": None}
-        args = []
-        if transcribe and transcribe.get("speech"):
-            args += ["--subtitles", f"{transcribe.get('language') or 'und'}={transcribe['artifacts']['subtitles.vtt']}"]
+        args = _subtitle_tracks(transcribe, "vtt") if transcribe and transcribe.get("speech") else []
         if _switch(params, "encrypt"):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -218,7 +239,9 @@ def video_pipeline() -> None:
     transcode = stage("transcode", source=source, stage_args=video["args_transcode"], **probed)
     transcribe = stage("transcribe", source=source, stage_args=video["args_transcribe"], **probed)
     detect = stage("detect", source=source, stage_args=video["args_detect"], **probed)
-    previews = stage("previews", source=source, stage_args=video["args_previews"], **probed)
+    # After detect: the poster prefers a frame with an animal that detect followed.
+    previews = stage("previews", source=source, stage_args=previews_inputs(video["args_previews"], detect.output),
+                     trigger_rule="none_failed", **probed)
 
     inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output)
     burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed", **probed)

@@ -12,6 +12,7 @@
 //   data-sprite, data-xywh="x,y,w,h"  a storyboard tile: its part of the sprite sheet
 //   data-scrub, data-scrub-preview the seek bar under the player, previewing the storyboard
 //   data-at="12.5"                 a chip placed on the timeline at 12.5 s
+//   data-from, data-to             a span of the timeline (an animal on screen), drawn from and to these seconds
 "use strict";
 
 (() => {
@@ -96,6 +97,10 @@
     const duration = Number(timeline.dataset.duration) || 1;
     for (const chip of timeline.querySelectorAll("[data-at]")) {
       chip.parentElement.style.left = `${(100 * Number(chip.dataset.at)) / duration}%`;
+    }
+    for (const span of timeline.querySelectorAll("[data-from][data-to]")) {
+      span.style.left = `${(100 * Number(span.dataset.from)) / duration}%`;
+      span.style.width = `${(100 * (Number(span.dataset.to) - Number(span.dataset.from))) / duration}%`;
     }
     video.addEventListener("timeupdate", () => { scrub.value = String(video.currentTime); });
     scrub.addEventListener("input", () => { video.currentTime = Number(scrub.value); });

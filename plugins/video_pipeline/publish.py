@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from babel import Locale, UnknownLocaleError
 from boto3.s3.transfer import TransferConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -123,7 +122,7 @@ def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
             picks.append((burn, burn["soft"], SOFT))
         picks += [(transcode, r["file"], r["file"]) for r in transcode["renditions"]]
     if transcribe := manifests.get("transcribe"):
-        subtitles = transcribe["subtitles"].values() if transcribe["speech"] else ()
+        subtitles = [track[fmt] for track in _subtitle_tracks(transcribe) for fmt in ("vtt", "srt")]
         picks += [(transcribe, name, name) for name in (transcribe["transcript"], *subtitles)]
     if detect := manifests.get("detect"):
         names = ["detections.json", *(a["thumbnail"] for a in detect["animals"])]
@@ -136,6 +135,18 @@ def _files(manifests: dict[str, dict[str, Any] | None]) -> dict[str, str]:
                  board["vtt"]]
         picks += [(previews, name, name) for name in names]
     return {dest: manifest["artifacts"][name] for manifest, name, dest in picks}
+
+
+def _subtitle_tracks(transcribe: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The subtitle tracks, the speech's own first, then its English translation if there is one."""
+    if not (transcribe and transcribe["speech"]):
+        return []
+    tracks = [{"language": transcribe["language"] or "und", "name": transcribe["language_name"], "kind": "transcript",
+               **transcribe["subtitles"]}]
+    if translation := transcribe.get("translation"):
+        tracks.append({"language": translation["language"], "name": translation["name"], "kind": "translation",
+                       "from": translation["from"], **translation["subtitles"]})
+    return tracks
 
 
 def _protected(manifests: dict[str, dict[str, Any] | None]) -> bool:
@@ -192,7 +203,7 @@ def _environment() -> Environment:
     """Autoescaping: titles, transcripts and labels are untrusted text."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(clock=clock, seek=seek, language=language_name)
+    env.filters.update(clock=clock, seek=seek)
     return env
 
 
@@ -221,7 +232,7 @@ def _put_index(s3: Any, env: Environment, catalog: VideoCatalog, settings: Setti
         "href": _href(item["page_key"], root),
         "poster": _href(item["poster_key"], root) if item.get("poster_key") else None,
         "duration_s": item.get("duration_s"),
-        "language": item.get("language"),
+        "language": item.get("language_name") or item.get("language"),
         "animals": sorted({a["label"] for a in item.get("animals") or []}),
     } for item in items]
     return _render(s3, env, "index.html.j2", {"videos": videos}, settings.bucket,
@@ -236,6 +247,7 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
                                              for stage in ("transcribe", "detect", "previews", "package"))
     burned = bool(burn and burn["subtitles_burned"])
     speech = bool(transcribe and transcribe["speech"])
+    tracks = _subtitle_tracks(transcribe)
     top = transcode["renditions"][0]
     size = f"{top['width']}×{top['height']}"
     downloads = []
@@ -245,9 +257,12 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
         downloads.append(_download(SOFT, "Video, subtitles selectable in the player", size))
     downloads += [_download(r["file"], f"{r['name']} rendition", f"{r['width']}×{r['height']}", r["size_bytes"])
                   for r in transcode["renditions"] if r["file"] in files]
-    if speech:
-        downloads += [_download(transcribe["subtitles"]["vtt"], "Subtitles (WebVTT)"),
-                      _download(transcribe["subtitles"]["srt"], "Subtitles (SubRip)")]
+    for track in tracks:
+        name = track["name"]
+        if track["kind"] == "translation":
+            name += f", translated from {tracks[0]['name']}"
+        downloads += [_download(track["vtt"], f"Subtitles, {name} (WebVTT)"),
+                      _download(track["srt"], f"Subtitles, {name} (SubRip)")]
     if transcribe:
         downloads.append(_download(transcribe["transcript"], "Transcript with word timings (JSON)"))
     if detect:
@@ -259,13 +274,15 @@ def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | Non
                   "burned": burned,
                   "poster": previews["poster"]["file"] if previews else None},
         "probe": probe,
-        "language": ({"code": transcribe["language"], "probability": transcribe["language_probability"]}
-                     if speech else None),
-        "subtitles": transcribe["subtitles"] if speech else None,
+        "language": ({"code": transcribe["language"], "name": transcribe["language_name"],
+                      "probability": transcribe["language_probability"]} if speech else None),
+        "subtitles": tracks,
         "transcript": (json.loads(_read(s3, files[transcribe["transcript"]]))["segments"]
                        if transcribe else None),
         "no_speech_reason": transcribe["no_speech_reason"] if transcribe else None,
         "animals": detect["animals"] if detect else None,
+        "on_screen": detect["on_screen"] if detect else [],
+        "animal_seconds": detect["animal_seconds"] if detect else None,
         "gifs": previews["gifs"] if previews else [],
         "storyboard": (_storyboard_tiles(_read(s3, files[previews["storyboard"]["vtt"]]))
                        if previews else []),
@@ -296,14 +313,19 @@ def _item(settings: Settings, video: dict[str, Any], title: str,
         "width": probe["width"],
         "height": probe["height"],
         "language": transcribe["language"] if speech else None,
+        "language_name": transcribe["language_name"] if speech else None,
         "language_probability": transcribe["language_probability"] if speech else None,
         "renditions": [{"name": r["name"], "key": folder + r["file"], "width": r["width"],
                         "height": r["height"]} for r in transcode["renditions"]],
-        "subtitles": ({fmt: folder + name for fmt, name in transcribe["subtitles"].items()}
-                      if speech else None),
+        "subtitles": [{**track, "vtt": folder + track["vtt"], "srt": folder + track["srt"]}
+                      for track in _subtitle_tracks(transcribe)] or None,
+        "subtitle_languages": [track["language"] for track in _subtitle_tracks(transcribe)] or None,
         "animals": [{"label": a["label"], "first_s": a["first_s"], "last_s": a["last_s"],
-                     "peak_confidence": a["peak_confidence"], "thumbnail_key": folder + a["thumbnail"]}
+                     "frames_seen": a["frames_seen"], "peak_confidence": a["peak_confidence"],
+                     "thumbnail_key": folder + a["thumbnail"]}
                     for a in detect["animals"]] if detect else None,
+        "animal_seconds": detect["animal_seconds"] if detect else None,
+        "animal_on_screen": detect["on_screen"] if detect else None,
         "poster_key": folder + previews["poster"]["file"] if previews else None,
         "stream": {"hls_url": settings.site_url(folder + STREAM + package["hls"]),
                    "dash_url": settings.site_url(folder + STREAM + package["dash"]),
@@ -364,11 +386,3 @@ def clock(seconds: float) -> str:
 def seek(seconds: float) -> str:
     """A ``data-seek`` value: millisecond precision, no trailing zeros (``12.5``)."""
     return f"{seconds:.3f}".rstrip("0").rstrip(".")
-
-
-def language_name(code: str) -> str:
-    """``en`` -> ``English``; a code Babel does not know stays as it is."""
-    try:
-        return Locale.parse(code).get_display_name("en") or code
-    except (UnknownLocaleError, ValueError):
-        return code

@@ -46,7 +46,9 @@ def test_task_graph(dag):
     assert downstream["needs_processing"] == {"probe"}
     assert {"transcode", "transcribe", "detect", "previews"} <= downstream["probe"]
     assert downstream["transcode"] == downstream["transcribe"] == {"burn_inputs", "package_inputs", "publish"}
-    assert downstream["detect"] == downstream["previews"] == {"publish"}
+    assert downstream["detect"] == {"previews_inputs", "publish"}  # the poster prefers what detect found
+    assert downstream["previews_inputs"] == {"previews"}
+    assert downstream["previews"] == {"publish"}
     assert downstream["burn_inputs"] == {"burn"}
     assert downstream["package_inputs"] == {"package"}
     assert downstream["burn"] == downstream["package"] == {"publish"}
@@ -61,8 +63,31 @@ def test_only_the_video_key_is_required(dag):
     """The trigger form marks a param required unless its type allows null."""
     required = [name for name, param in dag.params.items() if "null" not in param.schema.get("type", [])]
     assert required == ["video_key"]
-    for name in ("ladder", "whisper_model", "language", "detect_classes", "detect_fps"):
+    for name in ("ladder", "whisper_model", "language", "detect_model", "detect_classes", "detect_fps"):
         assert dag.params[name] is None, name  # empty: the worker's own default, defined once there
+
+
+def test_later_stages_get_the_subtitle_tracks_and_detections_of_earlier_ones(dag):
+    """burn and package take the transcript's track then its English translation; previews, detect's findings."""
+    work = "s3://media/work/v/transcribe/"
+    transcribe = {"speech": True, "language": "fr", "subtitles": {"vtt": "subtitles.vtt", "srt": "subtitles.srt"},
+                  "translation": {"language": "en", "from": "fr",
+                                  "subtitles": {"vtt": "subtitles.en.vtt", "srt": "subtitles.en.srt"}},
+                  "artifacts": {name: work + name for name in ("subtitles.vtt", "subtitles.srt", "subtitles.en.vtt",
+                                                                "subtitles.en.srt")}}
+    transcode = {"top": "renditions/720p.mp4", "artifacts": {"renditions/720p.mp4": "s3://m/720p.mp4",
+                                                              "manifest.json": "s3://m/manifest.json"}}
+    params = {"burn": True, "package": True, "encrypt": False}
+    burn = dag.get_task("burn_inputs").python_callable(params=params, transcode=transcode, transcribe=transcribe)
+    assert burn["args"] == ["--subtitles", f"fr={work}subtitles.srt", "--subtitles", f"en={work}subtitles.en.srt"]
+    package = dag.get_task("package_inputs").python_callable(params=params, video={}, transcode=transcode,
+                                                             transcribe={**transcribe, "translation": None})
+    assert package["args"] == ["--subtitles", f"fr={work}subtitles.vtt"]
+
+    previews = dag.get_task("previews_inputs").python_callable
+    detect = {"artifacts": {"detections.json": "s3://media/work/v/detect/detections.json"}}
+    assert previews(args=[], detect=detect) == ["--detections", "s3://media/work/v/detect/detections.json"]
+    assert previews(args=[], detect=None) == [] and previews(args=None, detect=detect) is None
 
 
 def test_parsing_imports_no_media_or_ml_library():

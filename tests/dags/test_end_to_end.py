@@ -132,8 +132,9 @@ def test_run_publishes_page_video_subtitles_and_item(published, s3, moto_endpoin
     assert item["source_key"] == GOOD_KEY and item["source_bucket"] == BUCKET
     assert item["language"] == "en" and float(item["duration_s"]) == pytest.approx(8, abs=0.2)
     assert (int(item["width"]), int(item["height"])) == (640, 360)
-    assert any(a["label"] == "cat" for a in item["animals"])
-    assert item["renditions"] and item["subtitles"] and item["dag_run_id"]
+    assert [a["label"] for a in item["animals"]] == ["cat"]  # one track for the cat's 5 s
+    assert float(item["animal_seconds"]) >= 4 and item["animal_on_screen"]
+    assert item["renditions"] and item["subtitles"] and item["subtitle_languages"] == ["en"] and item["dag_run_id"]
     assert item["stream"]["hls_url"].endswith(f"site/videos/{vid}/stream/master.m3u8")
     assert item["stream"]["encrypted"] is False
 
@@ -159,6 +160,24 @@ def test_run_publishes_page_video_subtitles_and_item(published, s3, moto_endpoin
     assert "Cat <script>alert(1)</script> & friends.mp4" in "".join(page.text)
     tracks = [attrs for tag, attrs in page.tags if tag == "track"]
     assert tracks and tracks[0]["srclang"] == "en"
+
+
+def test_the_poster_shows_the_cat_not_the_test_pattern_the_clip_starts_with(published, s3, moto_endpoint, cat_clip):
+    """previews ran after detect and took its findings: the poster is a cat frame (the clip's last 5 s)."""
+    import cv2
+    import numpy as np
+
+    vid, _ = published
+    poster = cv2.imdecode(np.frombuffer(s3.get_object(Bucket=BUCKET, Key=_item(moto_endpoint, vid)["poster_key"])
+                                        ["Body"].read(), np.uint8), cv2.IMREAD_GRAYSCALE).astype(int)
+    capture = cv2.VideoCapture(str(cat_clip))
+    frames = {}
+    for t in (1.0, 5.0):
+        capture.set(cv2.CAP_PROP_POS_MSEC, t * 1000)
+        ok, frame = capture.read()
+        assert ok
+        frames[t] = cv2.cvtColor(cv2.resize(frame, poster.shape[::-1]), cv2.COLOR_BGR2GRAY).astype(int)
+    assert np.abs(poster - frames[5.0]).mean() < 10 < np.abs(poster - frames[1.0]).mean()
 
 
 def test_second_run_for_the_same_object_is_a_no_op(published, airflow, moto_endpoint):

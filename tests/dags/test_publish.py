@@ -15,6 +15,7 @@ import boto3
 import cv2
 import pytest
 from skimage import data
+from video_pipeline.bootstrap import ensure_policy, ensure_public_access_block
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, Superseded, clock, publish, seek
@@ -156,7 +157,7 @@ def manifests(run_worker, source) -> dict:
     transcode, transcribe = out["transcode"], out["transcribe"]
     assert transcribe["speech"] and [a["label"] for a in out["detect"]["animals"]] == ["cat"]
     out["burn"] = stage("burn", transcode["artifacts"][transcode["top"]],
-                        "--subtitles", transcribe["artifacts"]["subtitles.vtt"], "--language", "en")
+                        "--subtitles", f"en={transcribe['artifacts']['subtitles.srt']}")
     out["package"] = stage("package", transcode["artifacts"]["manifest.json"],
                            "--subtitles", f"en={transcribe['artifacts']['subtitles.vtt']}")
     return out
@@ -257,6 +258,12 @@ def test_animals_are_cards_that_seek(page, manifests):
     assert [i.attrs["src"] for i in card.iter("img")] == ["thumbnails/cat_000.jpg"]
     seeks = [float(b.attrs["data-seek"]) for b in card.iter("button")]
     assert seeks == [animal["peak_s"], animal["first_s"], animal["last_s"]]
+    assert f"on {animal['frames_seen']} sampled frames" in card.text()
+    # The timeline marks when an animal is on screen, each span a button that seeks to its start.
+    [timeline] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "on-screen"]
+    spans = [(float(li.attrs["data-from"]), float(li.attrs["data-to"])) for li in timeline.iter("li")]
+    assert spans == [(s["start_s"], s["end_s"]) for s in manifests["detect"]["on_screen"]] and spans
+    assert [float(b.attrs["data-seek"]) for b in timeline.iter("button")] == [a for a, _ in spans]
 
 
 def test_previews_and_details(page, manifests):
@@ -303,11 +310,15 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
     assert item["renditions"] == [
         {"name": "240p", "key": folder + "renditions/240p.mp4", "width": 320, "height": 240},
         {"name": "160p", "key": folder + "renditions/160p.mp4", "width": 214, "height": 160}]
-    assert item["subtitles"] == {"vtt": folder + "subtitles.vtt", "srt": folder + "subtitles.srt"}
+    assert item["subtitles"] == [{"language": "en", "name": "English", "kind": "transcript",
+                                  "vtt": folder + "subtitles.vtt", "srt": folder + "subtitles.srt"}]
+    assert item["language_name"] == "English"
+    assert item["subtitle_languages"] == ["en"]
     [animal] = manifests["detect"]["animals"]
     assert item["animals"] == [{"label": "cat", "first_s": animal["first_s"], "last_s": animal["last_s"],
-                                "peak_confidence": animal["peak_confidence"],
+                                "frames_seen": animal["frames_seen"], "peak_confidence": animal["peak_confidence"],
                                 "thumbnail_key": folder + "thumbnails/cat_000.jpg"}]
+    assert item["animal_on_screen"] == manifests["detect"]["on_screen"] and item["animal_seconds"] > 3
     assert (item["page_url"], item["video_url"]) == (published["page_url"], published["video_url"])
     assert item["title"] == TITLE and item["poster_key"] == folder + "poster.jpg"
     assert item["stream"] == {"hls_url": settings_url(folder + "stream/master.m3u8"),
@@ -423,3 +434,85 @@ def test_pages_are_valid_html(s3, published):
         parser = html5lib.HTMLParser(strict=True)
         parser.parse(body(s3, key))  # raises on the first parse error
         assert parser.errors == [], key
+
+
+# Speech in French: its English translation is a second track everywhere. ---------------------------------
+
+FRENCH = "Le chat noir dort sous un grand arbre. Il regarde la caméra."
+
+
+@pytest.fixture(scope="module")
+def french(run_worker, site, s3, speak, make_media, media_dir, manifests) -> dict:
+    """The cat with French speech, through the stages whose output changes with the language, then published."""
+    import local_models
+
+    settings, catalog = site
+    speech = speak("publish-french.wav", FRENCH, "fr+f2", 120)
+    clip = make_media("publish-french.mp4", "-loop", "1", "-framerate", "15", "-i", media_dir / "chelsea.png",
+                      "-i", speech, "-vf", "scale=320:240:force_original_aspect_ratio=decrease,"
+                      "pad=320:240:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p", "-shortest",
+                      "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    key = "incoming/le chat.mp4"
+    s3.upload_file(str(clip), BUCKET, key)
+    video = {"video_id": "french", "bucket": BUCKET, "key": key, "etag": "e", "source": f"s3://{BUCKET}/{key}"}
+    work = f"s3://{BUCKET}/work/french"
+    base = {"VIDEO_WORKER_WHISPER_MODEL": str(local_models.whisper_base())}
+
+    def stage(name: str, src: str, *args: str) -> dict:
+        result = run_worker(name, "--source", src, "--dest", f"{work}/{name}/", *args, env=base)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.manifest
+
+    out = {**manifests, "probe": stage("probe", video["source"]),
+           "transcode": stage("transcode", video["source"], "--ladder", "240")}
+    transcribe = out["transcribe"] = stage("transcribe", video["source"], "--language", "fr")  # the run's param
+    assert transcribe["language"] == "fr" and transcribe["translation"]["language"] == "en"
+    art = transcribe["artifacts"]
+    out["burn"] = stage("burn", out["transcode"]["artifacts"][out["transcode"]["top"]],
+                        "--subtitles", f"fr={art['subtitles.srt']}", "--subtitles", f"en={art['subtitles.en.srt']}")
+    out["package"] = stage("package", out["transcode"]["artifacts"]["manifest.json"],
+                           "--subtitles", f"fr={art['subtitles.vtt']}", "--subtitles", f"en={art['subtitles.en.vtt']}")
+    catalog.set_status("french", "queued", dag_run_id="manual__french")
+    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
+    ensure_policy(s3, settings)
+    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=out,
+                        run_id="manual__french")
+    return {"published": published, "manifests": out, "item": catalog.get("french")}
+
+
+def test_a_translated_video_offers_both_tracks_labelled_by_language(s3, french):
+    folder = french["published"]["site_prefix"]
+    page = parse(body(s3, french["published"]["page_key"]).decode())
+    check_safe(page)
+    [video] = page.iter("video")
+    assert [(t.attrs["srclang"], t.attrs["label"], t.attrs["src"]) for t in video.iter("track")] == [
+        ("fr", "French", "subtitles.vtt"), ("en", "English", "subtitles.en.vtt")]
+    downloads = {a.text(): a.attrs["href"] for a in page.iter("a") if "download" in a.attrs}
+    assert downloads["Subtitles, French (WebVTT)"] == "subtitles.vtt"
+    assert downloads["Subtitles, English, translated from French (SubRip)"] == "subtitles.en.srt"
+    for name in ("subtitles.en.vtt", "subtitles.en.srt", "stream/subtitles-fr.m3u8", "stream/subtitles-en.m3u8"):
+        s3.head_object(Bucket=BUCKET, Key=folder + name)
+    master = body(s3, folder + "stream/master.m3u8").decode()
+    assert 'LANGUAGE="fr",NAME="French"' in master and 'LANGUAGE="en",NAME="English"' in master
+
+    item = french["item"]
+    assert item["language"] == "fr" and item["subtitle_languages"] == ["fr", "en"]
+    assert [(t["language"], t["kind"], t["vtt"]) for t in item["subtitles"]] == [
+        ("fr", "transcript", folder + "subtitles.vtt"), ("en", "translation", folder + "subtitles.en.vtt")]
+    assert item["subtitles"][1]["from"] == "fr"
+
+
+def test_the_player_menu_offers_both_tracks(french, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(french["item"]["page_url"])
+    page.wait_for_function("() => document.querySelector('video').dataset.adaptive === 'true'", timeout=30000)
+    options = page.evaluate("() => [...document.querySelector('[data-subtitles]').options].map(o => o.text)")
+    assert options == ["Off", "French", "English"]
+    languages = page.evaluate("() => window.videoPlayer.getTextTracks().map(t => t.language)")
+    assert languages == ["fr", "en"] and errors == []
+    page.select_option("[data-subtitles]", label="English")
+    page.wait_for_function("() => window.videoPlayer.getTextTracks().find(t => t.active)?.language === 'en'",
+                           timeout=15000)
+    page.close()

@@ -45,8 +45,7 @@ def stages(run_in_image, uploaded) -> dict:
         done[stage] = run_in_image(stage, "--source", uploaded, "--dest", f"{work}/{stage}/", *args)
     vtt = done["transcribe"].manifest.get("artifacts", {}).get("subtitles.vtt")
     top = done["transcode"].manifest.get("artifacts", {}).get(done["transcode"].manifest.get("top"))
-    done["burn"] = run_in_image("burn", "--source", top, "--dest", f"{work}/burn/", "--subtitles", vtt,
-                                "--language", "en")
+    done["burn"] = run_in_image("burn", "--source", top, "--dest", f"{work}/burn/", "--subtitles", f"en={vtt}")
     return done
 
 

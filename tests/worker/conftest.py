@@ -6,15 +6,13 @@ from pathlib import Path
 
 import pytest
 
-ENGLISH_TEXT = (
-    "Hello and welcome to the show. Today we will look at animals in the park. "
-    "A black cat sits under a green tree. The dog runs across the grass."
-)
+import footage
 
 
 @pytest.fixture(scope="session")
 def english_speech(speak) -> Path:
-    return speak("english.wav", ENGLISH_TEXT, "en-us", 130)
+    voice, text = footage.SPEECH["en"]
+    return speak("english.wav", text, voice, 130)
 
 
 @pytest.fixture(scope="session")

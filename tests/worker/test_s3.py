@@ -36,8 +36,8 @@ def test_stages_chain_through_s3(run_worker, s3, bucket, speech_clip, tmp_path):
     assert vtt["ContentType"].startswith("text/vtt")
     assert b"-->" in vtt["Body"].read()
 
-    burn = run_worker("burn", "--source", top_uri, "--subtitles", vtt_uri,
-                      "--dest", f"{out}/burn/", "--language", transcribe.manifest["language"])
+    burn = run_worker("burn", "--source", top_uri, "--subtitles", f"{transcribe.manifest['language']}={vtt_uri}",
+                      "--dest", f"{out}/burn/")
     assert burn.returncode == 0, burn.stderr
     local = tmp_path / "burned.mp4"
     bucket_name, key = burn.manifest["artifacts"]["burned.mp4"][5:].split("/", 1)

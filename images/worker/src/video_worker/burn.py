@@ -1,7 +1,9 @@
 """burn: the aggregated video with subtitles burned in, plus a soft-subtitle variant.
 
-The burned variant plays everywhere (no player support needed); the soft variant
-keeps the picture untouched and carries the subtitles as a selectable mov_text track.
+The burned variant plays everywhere (no player support needed) and carries the
+first track given, the speech's own language; the soft variant keeps the picture
+untouched and carries every track (the transcript and its English translation)
+as selectable mov_text tracks, each tagged with its language.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from video_worker import ffmpeg, probe, settings
+from video_worker import ffmpeg, languages, probe, settings
 from video_worker.storage import Location
 
 log = logging.getLogger(__name__)
@@ -24,10 +26,9 @@ STYLE = ("FontName=DejaVu Sans,FontSize=16,PrimaryColour=&H00FFFFFF,OutlineColou
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subtitles", required=True,
-                        help="subtitle file (.srt or .vtt): s3://bucket/key or a path")
-    parser.add_argument("--language", default="",
-                        help="ISO 639 code of the subtitles, stored on the soft track (e.g. en, fr)")
+    parser.add_argument("--subtitles", action="append", required=True, metavar="LANG=URI",
+                        help="a subtitle file (.srt or .vtt, s3://bucket/key or a path) and its language, e.g. "
+                             "fr=subtitles.vtt; repeatable: the first is burned in, all go on the soft variant")
     parser.add_argument("--crf", type=int, default=int(settings.get("CRF")),
                         help="x264 constant rate factor (env VIDEO_WORKER_CRF)")
     parser.add_argument("--preset", default=settings.get("PRESET"),
@@ -36,10 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
     meta = probe.inspect(source)
-    subs_src = Location(args.subtitles).download(workdir)
-    # libass reads the file by name inside a filter graph; a fixed local name needs no escaping.
-    subs = workdir / f"subs{subs_src.suffix.lower() or '.srt'}"
-    shutil.copyfile(subs_src, subs)
+    tracks = []
+    for n, spec in enumerate(args.subtitles):
+        language, uri = languages.parse_track(spec)
+        # libass reads the file by name inside a filter graph; a fixed local name needs no escaping.
+        downloaded = Location(uri).download(workdir / f"track-{n}")
+        local = workdir / f"subs-{n}{downloaded.suffix.lower() or '.srt'}"
+        shutil.copyfile(downloaded, local)
+        tracks.append((language, local))
+    burn_language, subs = tracks[0]
     has_cues = "-->" in subs.read_text(encoding="utf-8", errors="replace")
     burned, soft = out / "burned.mp4", out / "soft.mp4"
     audio = ["-map", "0:a:0?", "-c:a", "copy"]
@@ -52,13 +58,13 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
              "-pix_fmt", "yuv420p", "-movflags", "+faststart", burned.resolve()],
             cwd=workdir,
         )
-        language = _iso639_2(args.language)
-        ffmpeg.run(
-            ["-i", source, "-i", subs, "-map", "0:v:0", *audio, "-map", "1:s:0",
-             "-c:v", "copy", "-c:s", "mov_text",
-             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=Subtitles",
-             "-movflags", "+faststart", soft],
-        )
+        inputs, maps = [], []
+        for n, (language, path) in enumerate(tracks):
+            inputs += ["-i", path]
+            maps += ["-map", f"{n + 1}:s:0", f"-metadata:s:s:{n}", f"language={languages.alpha3(language)}",
+                     f"-metadata:s:s:{n}", f"handler_name={languages.name(language)}"]
+        ffmpeg.run(["-i", source, *inputs, "-map", "0:v:0", *audio, *maps, "-c:v", "copy", "-c:s", "mov_text",
+                    "-movflags", "+faststart", soft])
     else:
         log.info("no subtitle cues: both variants are the source, stream-copied")
         for target in (burned, soft):
@@ -68,17 +74,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "burned": "burned.mp4",
         "soft": "soft.mp4",
         "subtitles_burned": has_cues,
+        "burned_language": burn_language if has_cues else None,
+        "soft_languages": [language for language, _ in tracks] if has_cues else [],
         "duration_s": meta["duration_s"],
         "size_bytes": {"burned": burned.stat().st_size, "soft": soft.stat().st_size},
     }
-
-
-ISO639_2 = {"en": "eng", "fr": "fra", "es": "spa", "de": "deu", "it": "ita", "pt": "por",
-            "nl": "nld", "ru": "rus", "zh": "zho", "ja": "jpn", "ko": "kor", "ar": "ara",
-            "hi": "hin", "pl": "pol", "sv": "swe", "tr": "tur", "uk": "ukr"}
-
-
-def _iso639_2(code: str) -> str:
-    """MP4 stores three-letter language codes; Whisper reports two-letter ones."""
-    code = (code or "").strip().lower()
-    return ISO639_2.get(code, code if len(code) == 3 else "und")

@@ -1,9 +1,12 @@
-"""detect: find animals with YOLO on sampled frames, merged into timed appearances with thumbnails.
+"""detect: find animals with YOLO on sampled frames, followed as tracks into a timeline with thumbnails.
 
 One ffmpeg process samples frames at a low rate and streams them through the
-model one at a time (the int8 ONNX export has a static batch of 1). Hits of a
-label that are close in time merge into one appearance, so a cat on screen for
-a minute is one entry with its best frame as a thumbnail, not sixty.
+model one at a time (the int8 ONNX export has a static batch of 1). Hits are
+linked over time into tracks (tracks.py): one appearance per animal, labelled
+by the vote of its frames, with its best frame as a thumbnail, and an "animal
+on screen" timeline over all tracks. The defaults (2 frames per second, hits
+from 0.2, tracks from a summed confidence of 0.5) come from the measurement in
+BENCHMARKS.md ("Output quality").
 """
 
 from __future__ import annotations
@@ -12,45 +15,22 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
 
-from video_worker import ffmpeg, probe, settings
+from video_worker import ffmpeg, probe, settings, tracks
 from video_worker.errors import UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
+from video_worker.tracks import Hit, Track
 
 log = logging.getLogger(__name__)
 
-MERGE_GAP_S = 2.0
 BOX_COLOUR = (0, 200, 255)  # BGR amber: readable on both dark and light pictures
 SCRATCH_JPEG_QUALITY = 95  # frames kept only until the thumbnails are drawn
 THUMBNAIL_JPEG_QUALITY = 90
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One box on one sampled frame; ``box`` is x1, y1, x2, y2 in that frame's pixels."""
-
-    frame: int
-    t: float
-    label: str
-    confidence: float
-    box: tuple[float, float, float, float]
-
-
-@dataclass
-class Appearance:
-    """A label seen on samples no more than the merge gap apart; ``best`` is its most confident hit."""
-
-    label: str
-    first_s: float
-    last_s: float
-    frames_seen: int
-    best: Hit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=settings.positive(float), default=float(settings.get("DETECT_FPS")),
                         help="frames sampled per second of video (env VIDEO_WORKER_DETECT_FPS)")
     parser.add_argument("--conf", type=settings.positive(float), default=float(settings.get("DETECT_CONF")),
-                        help="minimum confidence of a hit (env VIDEO_WORKER_DETECT_CONF)")
+                        help="minimum confidence of a hit on one frame (env VIDEO_WORKER_DETECT_CONF)")
+    parser.add_argument("--min-track-score", type=settings.positive(float),
+                        default=float(settings.get("DETECT_MIN_TRACK_SCORE")),
+                        help="summed confidence a track needs over its frames to count: one doubtful frame is "
+                             "noise (env VIDEO_WORKER_DETECT_MIN_TRACK_SCORE)")
     parser.add_argument("--imgsz", type=int, default=int(settings.get("DETECT_IMGSZ")),
                         help="model input size; sampled frames are scaled to this long side "
                              "(env VIDEO_WORKER_DETECT_IMGSZ)")
@@ -70,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto, cpu, cuda or cuda:N; auto picks cuda when onnxruntime (ONNX models) or torch "
                              "(others) sees one "
                              "(env VIDEO_WORKER_DEVICE)")
-    parser.add_argument("--merge-gap", type=float, default=MERGE_GAP_S,
-                        help="samples of a label at most this many seconds apart form one appearance")
+    parser.add_argument("--track-gap", type=settings.positive(float), default=float(settings.get("DETECT_TRACK_GAP_S")),
+                        help="seconds a track may go unseen and still continue "
+                             "(env VIDEO_WORKER_DETECT_TRACK_GAP_S)")
 
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
@@ -81,7 +66,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     device, classes = detector.device, args.classes
     class_ids = class_ids_for(detector.names, classes)
 
-    # Frames with a hit wait on disk: a thumbnail's frame is known only once its appearance ends.
+    # Frames with a hit wait on disk: a thumbnail's frame is known only once its track is voted on.
     scratch = workdir / "detect-frames"
     scratch.mkdir()
     hits: list[Hit] = []
@@ -99,20 +84,27 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
                         [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
             hits.extend(found)
 
-    merged = merge_hits(hits, args.merge_gap)
-    thumbnails = write_thumbnails(merged, scratch, out)
-    appearances = [describe(appearance, thumbnail) for appearance, thumbnail in zip(merged, thumbnails)]
+    linked = tracks.link(hits, min_iou=tracks.LINK_IOU, max_gap_s=args.track_gap)
+    kept = tracks.keep(linked, args.min_track_score)
+    thumbnails = write_thumbnails(kept, scratch, out)
+    appearances = [describe(n, track, thumbnail) for n, (track, thumbnail) in enumerate(zip(kept, thumbnails))]
+    on_screen = [{"start_s": a, "end_s": b} for a, b in tracks.on_screen(kept, 1 / args.fps, meta["duration_s"])]
     ms_per_frame = round(1000 * inference_s / frames, 1) if frames else None
     labels = sorted({a["label"] for a in appearances})
-    log.info("sampled %d frames at %s fps: %d appearances (%s), %s ms per frame on %s",
-             frames, args.fps, len(appearances), ", ".join(labels) or "none", ms_per_frame, device)
+    animal_s = round(sum(span["end_s"] - span["start_s"] for span in on_screen), 3)
+    log.info("sampled %d frames at %s fps: %d hits in %d tracks, %d kept (%s), animals on screen %.1f s; "
+             "%s ms per frame on %s", frames, args.fps, len(hits), len(linked), len(kept),
+             ", ".join(labels) or "none", animal_s, ms_per_frame, device)
 
+    track_of = {id(hit): n for n, track in enumerate(kept) for hit in track.hits}  # None: a dropped track's
     detections = {
         "model": args.model,
         "device": device,
         "classes": classes,
         "sample_fps": args.fps,
         "conf": args.conf,
+        "min_track_score": args.min_track_score,
+        "track_gap_s": args.track_gap,
         "imgsz": args.imgsz,
         "frames_sampled": frames,
         "duration_s": meta["duration_s"],
@@ -120,9 +112,11 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "frame_height": height,
         "ms_per_frame": ms_per_frame,
         "appearances": appearances,
+        "on_screen": on_screen,
+        "tracks_dropped": len(linked) - len(kept),
         "hits": [
             {"t": h.t, "frame": h.frame, "label": h.label, "confidence": round(h.confidence, 4),
-             "box": list(h.box)}
+             "box": list(h.box), "track": track_of.get(id(h))}
             for h in hits
         ],
     }
@@ -132,6 +126,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "appearances": len(appearances),
         "labels": labels,
         "animals": appearances,
+        "on_screen": on_screen,
+        "animal_seconds": animal_s,
         "ms_per_frame": ms_per_frame,
         "device": device,
     }
@@ -213,41 +209,18 @@ def iter_frames(source: Path, fps: float, width: int, height: int) -> Iterator[n
         yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
 
 
-def merge_hits(hits: Iterable[Hit], merge_gap: float) -> list[Appearance]:
-    """Join each label's hits into appearances: samples at most ``merge_gap`` s apart belong together.
-
-    Ordered by start time, then label.
-    """
-    current: dict[str, Appearance] = {}
-    done: list[Appearance] = []
-    for hit in sorted(hits, key=lambda h: (h.t, h.frame)):
-        appearance = current.get(hit.label)
-        if appearance is None or hit.t - appearance.last_s > merge_gap + 1e-6:
-            if appearance is not None:
-                done.append(appearance)
-            current[hit.label] = Appearance(hit.label, hit.t, hit.t, 1, hit)
-            continue
-        if hit.t > appearance.last_s:  # a second box on the same frame is not another frame
-            appearance.frames_seen += 1
-            appearance.last_s = hit.t
-        if hit.confidence > appearance.best.confidence:
-            appearance.best = hit
-    done.extend(current.values())
-    return sorted(done, key=lambda a: (a.first_s, a.label))
-
-
-def write_thumbnails(appearances: list[Appearance], scratch: Path, out: Path) -> list[str]:
-    """Draw each appearance's best box on its frame; the JPEGs' paths relative to ``out``."""
-    if appearances:
+def write_thumbnails(kept: list[Track], scratch: Path, out: Path) -> list[str]:
+    """Draw each track's best box on its frame; the JPEGs' paths relative to ``out``."""
+    if kept:
         (out / "thumbnails").mkdir()
     counts: dict[str, int] = {}
     paths = []
-    for appearance in appearances:
-        best = appearance.best
-        n = counts[best.label] = counts.get(best.label, -1) + 1
-        rel = f"thumbnails/{best.label.replace(' ', '_')}_{n:03d}.jpg"
+    for track in kept:
+        best = track.best
+        n = counts[track.label] = counts.get(track.label, -1) + 1
+        rel = f"thumbnails/{track.label.replace(' ', '_')}_{n:03d}.jpg"
         frame = cv2.imread(str(scratch / f"{best.frame:06d}.jpg"))
-        draw_box(frame, best.box, f"{best.label} {best.confidence:.2f}")
+        draw_box(frame, best.box, f"{track.label} {best.confidence:.2f}")
         cv2.imwrite(str(out / rel), frame, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_JPEG_QUALITY])
         paths.append(rel)
     return paths
@@ -268,15 +241,18 @@ def draw_box(frame: np.ndarray, box: tuple[float, float, float, float], text: st
     cv2.putText(frame, text, (left + 3, top + 3 + th), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def describe(appearance: Appearance, thumbnail: str) -> dict[str, Any]:
-    best = appearance.best
+def describe(number: int, track: Track, thumbnail: str) -> dict[str, Any]:
+    """One appearance: the track's voted label, its span, and its best frame."""
+    best = track.best
     return {
-        "label": appearance.label,
-        "first_s": appearance.first_s,
-        "last_s": appearance.last_s,
+        "track": number,
+        "label": track.label,
+        "first_s": track.first_s,
+        "last_s": track.last_s,
         "peak_s": best.t,
         "peak_confidence": round(best.confidence, 4),
-        "frames_seen": appearance.frames_seen,
+        "frames_seen": len(track.hits),
+        "votes": {label: round(weight, 4) for label, weight in sorted(track.votes.items())},
         "thumbnail": thumbnail,
         "box": list(best.box),
     }

@@ -23,15 +23,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from video_worker import ffmpeg, settings
+from video_worker import ffmpeg, languages, settings
 from video_worker.errors import UsageError
 from video_worker.storage import Location
 
 log = logging.getLogger(__name__)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
-LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "de": "Deutsch", "it": "Italiano",
-             "pt": "Português", "nl": "Nederlands", "ru": "Русский", "zh": "中文", "ja": "日本語"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +67,7 @@ def _key_flagfile(key: tuple[str, str], workdir: Path) -> Path:
 def _subtitle_tracks(specs: list[str], workdir: Path) -> list[tuple[str, Path]]:
     tracks = []
     for spec in specs:
-        language, _, uri = spec.partition("=")
-        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]+)?", language) or not uri:
-            raise UsageError(f"--subtitles {spec!r}: expected LANG=URI, e.g. en=subtitles.vtt")
+        language, uri = languages.parse_track(spec)
         local = Location(uri).download(workdir / f"subtitles-{language}").resolve()
         tracks.append((language, local))
     return tracks
@@ -101,10 +97,11 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
                        f"hls_group_id=audio,hls_name=Audio{protect}")
     subtitles = _subtitle_tracks(args.subtitles, workdir)
     for language, vtt in subtitles:
+        label = languages.name(language).replace(",", "")  # a comma would end the stream descriptor's field
         streams.append(f"in={vtt},stream=text,language={language},"
                        f"segment_template=subtitles-{language}/$Number$.vtt,"
                        f"playlist_name=subtitles-{language}.m3u8,hls_group_id=subtitles,"
-                       f"hls_name={LANGUAGES.get(language, language)}")
+                       f"hls_name={label},dash_label={label}")
     options = ["--segment_duration", str(args.segment_seconds),
                "--mpd_output", "manifest.mpd", "--hls_master_playlist_output", "master.m3u8"]
     if key:
@@ -119,7 +116,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "dash": "manifest.mpd",
         "renditions": [{k: r[k] for k in ("name", "width", "height")} for r in renditions],
         "audio": bool(ladder.get("has_audio")),
-        "subtitles": [{"language": language, "playlist": f"subtitles-{language}.m3u8"} for language, _ in subtitles],
+        "subtitles": [{"language": language, "name": languages.name(language),
+                       "playlist": f"subtitles-{language}.m3u8"} for language, _ in subtitles],
         "segment_seconds": args.segment_seconds,
         "encrypted": key is not None,
         "key_id": key[0] if key else None,

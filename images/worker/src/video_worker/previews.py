@@ -1,10 +1,12 @@
 """previews: poster, animated GIFs, storyboard and frames for labelling.
 
-The poster and the GIFs seek straight to the few moments they show. The
-storyboard and the labelling frames need the whole video, so one ffmpeg pass
-decodes it once for both: storyboard thumbnails go to files while every Nth
-frame streams to Python, which drops black frames and frames nearly identical
-to the last one kept, so people labelling frames see no useless pictures.
+One ffmpeg pass decodes the video once: storyboard thumbnails go to files
+while every Nth frame streams to Python. There each frame is measured
+(frame_quality): labelling keeps the frames that are neither black nor nearly
+identical to the last one kept, the poster is the best-scored frame (sharp,
+detailed, not black, blank or frozen, and showing an animal when detect found
+one: ``--detections``), and the GIF snippets start where the picture moves.
+The poster and the GIFs then seek straight to the moments chosen.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import logging
 import math
 import re
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from video_worker import ffmpeg, probe, settings
+from video_worker import ffmpeg, frame_quality, probe, settings
+from video_worker.frame_quality import FrameStats, Subjects
 from video_worker.storage import Location
 from video_worker.subtitles import timestamp
 
@@ -29,10 +33,6 @@ log = logging.getLogger(__name__)
 
 POSTER = "poster.jpg"
 POSTER_WIDTH = 1280
-POSTER_START = 0.1  # share of the duration where the search for a poster frame starts
-POSTER_WINDOW_S = 10.0
-POSTER_SAMPLE_FPS = 5
-POSTER_MIN_LUMA = 40  # average luma (16-235) a poster candidate needs: skips fades and black
 
 GIFS = (("preview.gif", 480, 256), ("preview-small.gif", 240, 128))  # name, width, colours
 GIF_FPS = 10
@@ -48,11 +48,6 @@ SHEET_ROWS = 10
 
 LABELLING = "labelling"
 LABEL_JPEG_QUALITY = 92
-ANALYSIS_WIDTH = 160  # frames are compared this small: cheap, and compression noise averages out
-BLACK_LUMA = 24  # a pixel darker than this (0-255) is dark
-BLACK_SHARE = 0.98  # a frame with at least this share of dark pixels is black
-FROZEN_DELTA = 10  # a pixel that changed by more than this (0-255) has moved
-FROZEN_SHARE = 0.005  # a frame with less than this share of moved pixels is frozen
 
 TIMES_FILE = "label-times.txt"  # relative to the scan's working directory: filter options need no escaping
 THUMBS_DIR = "storyboard-thumbs"
@@ -67,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storyboard-interval", type=settings.positive(float), default=None,
                         help=f"seconds between storyboard thumbnails (default: duration / {STORYBOARD_TILES},"
                              f" at least {MIN_STORYBOARD_INTERVAL_S:g} s)")
+    parser.add_argument("--detections", default="",
+                        help="the detect stage's detections.json (s3://bucket/key or a path): the poster "
+                             "prefers a frame that shows a detected animal")
 
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
@@ -74,19 +72,20 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     duration = meta["duration_s"]
     size = (meta["video"]["display_width"], meta["video"]["display_height"])
     interval = args.storyboard_interval or max(MIN_STORYBOARD_INTERVAL_S, duration / STORYBOARD_TILES)
-
-    poster = make_poster(source, out / POSTER, duration, size)
-    gifs = make_gifs(source, out, duration, size)
+    detections = Location(args.detections).download(workdir / "detect") if args.detections else None
 
     thumb = fit(size, THUMB_WIDTH)
     # Labelling frames go straight to their own prefix: thousands of them would swamp the manifest.
-    labelling = label_frames(source, size, args.label_every, workdir / LABELLING,
-                             workdir=workdir, storyboard_interval=interval, thumb=thumb)
+    scan = scan_frames(source, size, args.label_every, workdir / LABELLING,
+                       workdir=workdir, storyboard_interval=interval, thumb=thumb)
+    subjects = Subjects.load(detections)
+    poster = make_poster(source, out / POSTER, size, scan, subjects)
+    gifs = make_gifs(source, out, duration, size, scan, subjects)
     storyboard = make_storyboard(workdir / THUMBS_DIR, out, duration, interval, thumb)
     # Uploaded last, once nothing here can fail any more: a failed stage leaves no frames behind.
     prefix = Location(args.labelling_dest or Location(args.dest).join(f"{LABELLING}/"))
     uploaded = prefix.upload_tree(workdir / LABELLING)
-    labelling.update(prefix=prefix.uri, index=uploaded["index.json"])
+    labelling = {**scan.labelling, "prefix": prefix.uri, "index": uploaded["index.json"]}
 
     return {
         "duration_s": duration,
@@ -103,6 +102,15 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     }
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What the one decode found: each streamed frame's time and measures, and the labelling summary."""
+
+    times: list[float]
+    stats: list[FrameStats]
+    labelling: dict[str, Any]
+
+
 def fit(size: tuple[int, int], max_width: int) -> tuple[int, int]:
     """Even dimensions at most ``max_width`` wide with the same aspect ratio, never upscaled."""
     width, height = size
@@ -110,31 +118,28 @@ def fit(size: tuple[int, int], max_width: int) -> tuple[int, int]:
     return w, max(2, round(height * w / width / 2) * 2)
 
 
-def make_poster(source: Path, path: Path, duration: float, size: tuple[int, int]) -> dict[str, Any]:
-    """A representative frame from early in the video.
+def make_poster(source: Path, path: Path, size: tuple[int, int], scan: Scan, subjects: Subjects) -> dict[str, Any]:
+    """The best-scored scanned frame (frame_quality), extracted at poster size.
 
-    ``thumbnail`` picks the frame closest to the window's average colours, which
-    avoids flashes and transitions. Dark frames are left out so that a fade-in
-    does not make a black poster, unless the window holds nothing else.
+    The seek starts half a frame early: ``-ss`` keeps the first frame at or after it, the chosen one.
+    A video with nothing but black or blank frames gets its first frame.
     """
-    start = duration * POSTER_START
-    window = min(POSTER_WINDOW_S, duration - start)
     w, h = fit(size, POSTER_WIDTH)
-    sample = f"fps={POSTER_SAMPLE_FPS},scale={w}:{h},setsar=1"
-    skip_dark = ("signalstats,metadata=mode=select:key=lavfi.signalstats.YAVG"
-                 f":value={POSTER_MIN_LUMA}:function=greater")
-    pick = f"thumbnail={max(2, math.ceil(window * POSTER_SAMPLE_FPS))}"  # 2 is its least
-    for chain in (f"{sample},{skip_dark},{pick}", f"{sample},{pick}"):
-        ffmpeg.run(["-ss", f"{start:.3f}", "-t", f"{window:.3f}", "-i", source, "-map", "0:v:0",
-                    "-vf", chain, "-frames:v", "1", "-q:v", "2", path])
-        if path.exists():
-            break
-        log.info("only dark frames %.1f-%.1f s: the poster will be dark", start, start + window)
-    return {"file": path.name, "width": w, "height": h}
+    index, score, animal = frame_quality.choose_poster(scan.stats, scan.times, subjects)
+    at = scan.times[index] if scan.times else 0.0
+    ffmpeg.run(["-ss", f"{max(0.0, at - 0.02):.3f}", "-i", source, "-map", "0:v:0",
+                "-vf", f"scale={w}:{h},setsar=1", "-frames:v", "1", "-q:v", "2", path])
+    if not path.exists():  # the seek ran past the last frame (a stream shorter than its container says)
+        ffmpeg.run(["-i", source, "-map", "0:v:0", "-vf", f"scale={w}:{h},setsar=1", "-frames:v", "1",
+                    "-q:v", "2", path])
+    log.info("poster at %.2f s (score %.3f%s)", at, score, f", shows a {animal}" if animal else "")
+    return {"file": path.name, "width": w, "height": h, "time_s": at, "score": round(score, 4), "animal": animal}
 
 
-def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int]) -> list[dict[str, Any]]:
-    """Looping teasers: a few short snippets spread evenly over the video.
+def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int], scan: Scan,
+              subjects: Subjects) -> list[dict[str, Any]]:
+    """Looping teasers: a few short snippets, each starting at a good frame where the picture moves
+    (frame_quality).
 
     Every snippet is its own ``-ss`` input, so ffmpeg decodes only what the GIFs
     show, once for both sizes; each GIF gets its own palette (palettegen and
@@ -142,14 +147,15 @@ def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int]) -
     """
     count = max(1, min(GIF_SNIPPETS, int(duration / GIF_SNIPPET_S)))
     length = min(GIF_SNIPPET_S, duration / count)
+    starts = frame_quality.motion_starts(scan.stats, scan.times, subjects, count, length, duration)
     big_w, big_h = fit(size, GIFS[0][1])
     inputs: list[str | Path] = []
     graph = []
-    for i in range(count):
-        start = (i + 0.5) * duration / count - length / 2
+    for i, start in enumerate(starts):
         inputs += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", source]
         graph.append(f"[{i}:v:0]fps={GIF_FPS},scale={big_w}:{big_h}:flags=lanczos,setsar=1,"
                      f"setpts=PTS-STARTPTS[c{i}]")
+    count = len(starts)
     graph.append("".join(f"[c{i}]" for i in range(count)) + f"concat=n={count}:v=1:a=0,"
                  f"split={len(GIFS)}" + "".join(f"[g{i}]" for i in range(len(GIFS))))
     outputs: list[str | Path] = []
@@ -160,41 +166,47 @@ def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int]) -
                      f"[a{i}]palettegen=max_colors={colours}:stats_mode=diff[p{i}];"
                      f"[b{i}][p{i}]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[o{i}]")
         outputs += ["-map", f"[o{i}]", "-loop", "0", out / name]
-        gifs.append({"file": name, "width": w, "height": h, "fps": GIF_FPS,
-                     "snippets": count, "seconds": round(count * length, 3)})
+        gifs.append({"file": name, "width": w, "height": h, "fps": GIF_FPS, "snippets": count,
+                     "starts_s": [round(t, 3) for t in starts], "seconds": round(count * length, 3)})
     ffmpeg.run([*inputs, "-filter_complex", ";".join(graph), *outputs])
     return gifs
 
 
-def label_frames(
+def scan_frames(
     source: Path, size: tuple[int, int], every: int, folder: Path, *,
     workdir: Path, storyboard_interval: float, thumb: tuple[int, int],
-) -> dict[str, Any]:
-    """Keep every Nth frame worth labelling, named by frame number, with an index.
+) -> Scan:
+    """Measure every Nth frame, and keep those worth labelling, named by frame number, with an index.
 
-    A frame is dropped when nearly all its pixels are dark, or when it is nearly
-    identical to the last frame kept (a still, a pause, a static shot): neither
-    teaches a model anything. The same decode writes the storyboard thumbnails
-    to ``workdir/THUMBS_DIR``.
+    A frame is dropped from labelling when it is black, or nearly identical to
+    the last frame kept (a still, a pause, a static shot): neither teaches a
+    model anything. The same decode writes the storyboard thumbnails to
+    ``workdir/THUMBS_DIR``.
     """
     (workdir / THUMBS_DIR).mkdir()
     folder.mkdir()
     kept: list[tuple[int, str]] = []  # (index among the scanned frames, file name)
     dropped = {"black": 0, "frozen": 0}
-    last: np.ndarray | None = None
+    stats: list[FrameStats] = []
+    previous: np.ndarray | None = None
+    last_kept: np.ndarray | None = None
     command = _scan_command(source, size, every, storyboard_interval, thumb)
     with closing(ffmpeg.stream_frames(command, size[0] * size[1] * 3, cwd=workdir)) as frames:
         for index, raw in enumerate(frames):
-            image = Image.frombuffer("RGB", size, raw, "raw", "RGB", 0, 1)
-            small = image.convert("L").resize(fit(size, ANALYSIS_WIDTH), Image.Resampling.BOX)
-            pixels = np.asarray(small, dtype=np.int16)
-            reason = _drop_reason(pixels, last)
-            if reason:
-                dropped[reason] += 1
+            rgb = np.frombuffer(raw, np.uint8).reshape(size[1], size[0], 3)
+            grey = frame_quality.analysis_copy(rgb)
+            frame = frame_quality.measure(grey, previous)
+            stats.append(frame)
+            previous = grey
+            if frame.black:
+                dropped["black"] += 1
                 continue
-            last = pixels
+            if last_kept is not None and frame_quality.moved(grey, last_kept) < frame_quality.FROZEN_SHARE:
+                dropped["frozen"] += 1
+                continue
+            last_kept = grey
             name = f"frame_{index * every:06d}.jpg"
-            image.save(folder / name, quality=LABEL_JPEG_QUALITY)
+            Image.fromarray(rgb).save(folder / name, quality=LABEL_JPEG_QUALITY)
             kept.append((index, name))
 
     times = _frame_times(workdir / TIMES_FILE)
@@ -207,16 +219,8 @@ def label_frames(
     }, indent=2))
     log.info("labelling: kept %d of %d frames (%d black, %d frozen)",
              len(kept), len(kept) + sum(dropped.values()), dropped["black"], dropped["frozen"])
-    return {"every_n": every, "kept": len(kept), **{f"dropped_{k}": v for k, v in dropped.items()}}
-
-
-def _drop_reason(pixels: np.ndarray, last_kept: np.ndarray | None) -> str | None:
-    """Why a small greyscale frame goes ("black" or "frozen"), or None to keep it."""
-    if (pixels < BLACK_LUMA).mean() >= BLACK_SHARE:
-        return "black"
-    if last_kept is not None and (np.abs(pixels - last_kept) > FROZEN_DELTA).mean() < FROZEN_SHARE:
-        return "frozen"
-    return None
+    labelling = {"every_n": every, "kept": len(kept), **{f"dropped_{k}": v for k, v in dropped.items()}}
+    return Scan(times, stats, labelling)
 
 
 def _scan_command(

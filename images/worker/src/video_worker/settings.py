@@ -33,11 +33,14 @@ _DEFAULTS: dict[str, str] = {
     "WHISPER_LANGUAGE": "",
     "WHISPER_COMPUTE_TYPE": "",
     "WHISPER_BEAM_SIZE": "5",
+    "WHISPER_TRANSLATE": "true",
     # detect
     "YOLO_MODEL": "yolov8n.pt",
     "DETECT_CLASSES": ANIMAL_CLASSES,
-    "DETECT_FPS": "1",
-    "DETECT_CONF": "0.35",
+    "DETECT_FPS": "2",
+    "DETECT_CONF": "0.2",
+    "DETECT_MIN_TRACK_SCORE": "0.5",
+    "DETECT_TRACK_GAP_S": "2",
     "DETECT_IMGSZ": "640",
     # previews
     "LABEL_EVERY_N": "10",

@@ -1,8 +1,10 @@
-"""transcribe: speech to text with Whisper, language detection, .srt and .vtt.
+"""transcribe: speech to text with Whisper, language detection, .srt and .vtt, and an English track.
 
 faster-whisper (CTranslate2, int8 on CPU) is the default engine; openai-whisper
-is selectable for GPU workers. A video without audio, or without speech, gives a
-clean "no speech" manifest and empty subtitle files rather than a failure.
+is selectable for GPU workers (whisper_engines). A video without audio, or
+without speech, gives a clean "no speech" manifest and empty subtitle files
+rather than a failure. Speech in another language than English also gets an
+English track (translation), which needs a multilingual model.
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from video_worker import caption_norms, ffmpeg, probe, settings
-from video_worker.subtitles import Word, build_cues, remove_loops, to_srt, to_vtt, words_from_segment
+from video_worker import caption_norms, ffmpeg, languages, probe, settings, translation, whisper_engines
+from video_worker.subtitles import Cue, Word, build_cues, remove_loops, to_srt, to_vtt, words_from_segment
+from video_worker.whisper_engines import ENGINES
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("faster-whisper", "openai-whisper")
+MULTILINGUAL_MODELS = "base, small, medium, large-v3"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(env VIDEO_WORKER_WHISPER_COMPUTE_TYPE)")
     parser.add_argument("--beam-size", type=int, default=int(settings.get("WHISPER_BEAM_SIZE")),
                         help="beam size (env VIDEO_WORKER_WHISPER_BEAM_SIZE)")
+    parser.add_argument("--translate", action=argparse.BooleanOptionalAction,
+                        default=settings.get("WHISPER_TRANSLATE") == "true",
+                        help="also write an English track when the speech is in another language; needs a "
+                             "multilingual model (env VIDEO_WORKER_WHISPER_TRANSLATE: true or false)")
 
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
@@ -51,14 +57,16 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "language_declared": language is not None,
         "segments": [],
     }
+    engine, audio = None, workdir / "audio.wav"
     if meta["audio"] is None:
         result["no_speech_reason"] = "the video has no audio track"
     else:
-        audio = workdir / "audio.wav"
         ffmpeg.run(["-i", source, "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000",
                     "-c:a", "pcm_s16le", audio])
-        engine = _faster_whisper if args.engine == "faster-whisper" else _openai_whisper
-        result.update(engine(audio, args, language))
+        engine = whisper_engines.load(args)
+        if language not in (None, translation.TARGET) and not engine.multilingual:
+            log.warning("the speech is declared %s, but %s is an English-only model", language, args.model)
+        result.update(engine.transcribe(audio, language))
         if not result["segments"]:
             result["no_speech_reason"] = "no speech was found in the audio"
 
@@ -67,12 +75,15 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     cues = build_cues(words, language=result["language"], fps=fps)
     result["text"] = " ".join(w.text for w in words)
     (out / "transcript.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    (out / "subtitles.srt").write_text(to_srt(cues), encoding="utf-8")
-    (out / "subtitles.vtt").write_text(to_vtt(cues), encoding="utf-8")
+    _write_track(out, "subtitles", cues)
+    english: dict[str, Any] = {"translation": None, "translation_skipped": None}
+    if engine and cues and args.translate:
+        english = _translate(engine, args, audio, result["language"], language, cues, out, fps)
     return {
         "speech": bool(cues),
         "no_speech_reason": result.get("no_speech_reason"),
         "language": result["language"],
+        "language_name": languages.name(result["language"] or "und"),
         "language_probability": result["language_probability"],
         "engine": args.engine,
         "model": args.model,
@@ -84,102 +95,41 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "norm_violations": caption_norms.count(cues, fps=fps, language=result["language"]).as_dict(),
         "transcript": "transcript.json",
         "subtitles": {"srt": "subtitles.srt", "vtt": "subtitles.vtt"},
+        **english,
     }
+
+
+def _write_track(out: Path, stem: str, cues: list[Cue]) -> dict[str, str]:
+    (out / f"{stem}.srt").write_text(to_srt(cues), encoding="utf-8")
+    (out / f"{stem}.vtt").write_text(to_vtt(cues), encoding="utf-8")
+    return {"srt": f"{stem}.srt", "vtt": f"{stem}.vtt"}
+
+
+def _translate(engine: whisper_engines.Engine, args: argparse.Namespace, audio: Path, heard: str,
+               declared: str | None, cues: list[Cue], out: Path, fps: float | None) -> dict[str, Any]:
+    """The English track, when the speech is in another language: ``translation`` in the manifest, or
+    ``translation_skipped`` saying why there is none although one was wanted."""
+    if not engine.multilingual:
+        if declared not in (None, translation.TARGET):
+            return {"translation": None, "translation_skipped": (
+                f"{args.model} is an English-only model: it cannot transcribe or translate {declared} "
+                f"speech; choose a multilingual model ({MULTILINGUAL_MODELS})")}
+        return {"translation": None, "translation_skipped": None}
+    if heard == translation.TARGET:
+        return {"translation": None, "translation_skipped": None}
+    english = translation.translate(engine, audio, heard, cues)
+    log.info("translated %d cues of %s speech into %d English cues", len(cues), heard, len(english))
+    return {"translation_skipped": None, "translation": {
+        "language": translation.TARGET,
+        "name": languages.name(translation.TARGET),
+        "from": heard,
+        "cues": len(english),
+        "subtitles": _write_track(out, f"subtitles.{translation.TARGET}", english),
+        "norm_violations": caption_norms.count(english, fps=fps, language=translation.TARGET).as_dict(),
+    }}
 
 
 def _segment_words(seg: dict) -> list[Word]:
     if seg.get("words"):
         return [Word(w["start"], w["end"], w["word"].strip()) for w in seg["words"] if w["word"].strip()]
     return words_from_segment(seg["start"], seg["end"], seg["text"])
-
-
-def _faster_whisper(audio: Path, args: argparse.Namespace, language: str | None) -> dict[str, Any]:
-    import ctranslate2
-    from faster_whisper import WhisperModel
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    compute_type = args.compute_type or ("float16" if device == "cuda" else "int8")
-    log.info("faster-whisper model=%s device=%s compute_type=%s", args.model, device, compute_type)
-    model = WhisperModel(args.model, device=device, compute_type=compute_type,
-                         cpu_threads=os.cpu_count() or 1)
-    segments, info = model.transcribe(
-        str(audio),
-        language=language,
-        beam_size=args.beam_size,
-        word_timestamps=True,
-        vad_filter=True,
-        condition_on_previous_text=False,
-    )
-    return {
-        "device": device,
-        "compute_type": compute_type,
-        "language": info.language,
-        "language_probability": round(float(info.language_probability), 4),
-        "segments": [
-            {
-                "id": seg.id,
-                "start": round(seg.start, 3),
-                "end": round(seg.end, 3),
-                "text": seg.text.strip(),
-                "avg_logprob": round(seg.avg_logprob, 4),
-                "no_speech_prob": round(seg.no_speech_prob, 4),
-                "words": [
-                    {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word,
-                     "probability": round(w.probability, 4)}
-                    for w in seg.words or []
-                ],
-            }
-            for seg in segments
-        ],
-    }
-
-
-def _openai_whisper(audio: Path, args: argparse.Namespace, language: str | None) -> dict[str, Any]:
-    import torch
-    import whisper
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    log.info("openai-whisper model=%s device=%s", args.model, device)
-    model = whisper.load_model(args.model, device=device)
-    probability = None
-    if language is None and model.is_multilingual:
-        clip = whisper.pad_or_trim(whisper.load_audio(str(audio)))
-        mel = whisper.log_mel_spectrogram(clip, model.dims.n_mels).to(model.device)
-        _, probs = model.detect_language(mel)
-        language = max(probs, key=probs.get)
-        probability = round(float(probs[language]), 4)
-    elif language is None:
-        language, probability = "en", 1.0
-    result = model.transcribe(
-        str(audio),
-        language=language,
-        beam_size=args.beam_size,
-        word_timestamps=True,
-        condition_on_previous_text=False,
-        fp16=device.startswith("cuda"),
-    )
-    return {
-        "device": device,
-        "language": language,
-        "language_probability": probability,
-        "segments": [
-            {
-                "id": seg["id"],
-                "start": round(seg["start"], 3),
-                "end": round(seg["end"], 3),
-                "text": seg["text"].strip(),
-                "avg_logprob": round(seg["avg_logprob"], 4),
-                "no_speech_prob": round(seg["no_speech_prob"], 4),
-                "words": [
-                    {"start": round(w["start"], 3), "end": round(w["end"], 3), "word": w["word"],
-                     "probability": round(w["probability"], 4)}
-                    for w in seg.get("words", [])
-                ],
-            }
-            for seg in result["segments"]
-        ],
-    }

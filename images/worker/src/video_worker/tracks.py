@@ -1,0 +1,135 @@
+"""Animals as tracks over time, not as per-frame hits.
+
+A small detector misreads an animal from frame to frame (a bird as a dog, a
+rabbit as a cat, then a sheep) and misses it on others. Linking the hits of
+consecutive sampled frames by their boxes' overlap makes one track per animal;
+the track's label is the confidence-weighted vote of its frames, and a track
+too weak overall (one doubtful frame) is dropped as noise. Boxes of two
+animal classes link into one track; a non-animal class links only to itself.
+
+The "animal on screen" timeline merges every kept track, whatever its label:
+a bird misread as a dog on one frame is still an animal on screen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from video_worker.settings import ANIMAL_CLASSES
+
+ANIMALS = frozenset(ANIMAL_CLASSES.split(","))
+LINK_IOU = 0.1  # boxes on consecutive samples overlap at least this much to be one animal
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One box on one sampled frame; ``box`` is x1, y1, x2, y2 in that frame's pixels."""
+
+    frame: int
+    t: float
+    label: str
+    confidence: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class Track:
+    """One object followed over sampled frames: at most one hit per frame, in time order."""
+
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def first_s(self) -> float:
+        return self.hits[0].t
+
+    @property
+    def last_s(self) -> float:
+        return self.hits[-1].t
+
+    @property
+    def votes(self) -> dict[str, float]:
+        """Each label's summed confidence over the track's frames."""
+        votes: dict[str, float] = defaultdict(float)
+        for hit in self.hits:
+            votes[hit.label] += hit.confidence
+        return dict(votes)
+
+    @property
+    def score(self) -> float:
+        return sum(hit.confidence for hit in self.hits)
+
+    @property
+    def label(self) -> str:
+        votes = self.votes
+        return max(votes, key=lambda label: (votes[label], label))
+
+    @property
+    def best(self) -> Hit:
+        """The most confident hit that carries the track's label: its thumbnail."""
+        label = self.label
+        return max((h for h in self.hits if h.label == label), key=lambda h: (h.confidence, -h.t))
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def can_link(a: str, b: str) -> bool:
+    return a == b or (a in ANIMALS and b in ANIMALS)
+
+
+def link(hits: Iterable[Hit], *, min_iou: float, max_gap_s: float) -> list[Track]:
+    """Tracks from hits, frame by frame: each hit joins the open track whose last box it overlaps most.
+
+    A track stays open while its last hit is at most ``max_gap_s`` old, so an animal missed on a frame or
+    two keeps its track. Matching is greedy on overlap, best pairs first, one hit per track per frame.
+    Tracks come out in order of their first hit.
+    """
+    by_frame: dict[int, list[Hit]] = defaultdict(list)
+    for hit in hits:
+        by_frame[hit.frame].append(hit)
+    tracks: list[Track] = []
+    for frame in sorted(by_frame):
+        found = by_frame[frame]
+        t = found[0].t
+        open_tracks = [tr for tr in tracks if t - tr.last_s <= max_gap_s + 1e-6]
+        pairs = sorted(
+            ((iou(tr.hits[-1].box, h.box), i, j) for i, tr in enumerate(open_tracks) for j, h in enumerate(found)
+             if can_link(tr.hits[-1].label, h.label)),
+            reverse=True,
+        )
+        used_tracks: set[int] = set()
+        used_hits: set[int] = set()
+        for overlap, i, j in pairs:
+            if overlap < min_iou:
+                break
+            if i in used_tracks or j in used_hits:
+                continue
+            open_tracks[i].hits.append(found[j])
+            used_tracks.add(i)
+            used_hits.add(j)
+        tracks += [Track([h]) for j, h in enumerate(found) if j not in used_hits]
+    return sorted(tracks, key=lambda tr: (tr.first_s, tr.hits[0].frame))
+
+
+def keep(tracks: list[Track], min_score: float) -> list[Track]:
+    """The tracks whose summed confidence reaches ``min_score``: one doubtful frame is noise."""
+    return [tr for tr in tracks if tr.score >= min_score - 1e-9]
+
+
+def on_screen(tracks: list[Track], sample_s: float, duration_s: float) -> list[tuple[float, float]]:
+    """When any kept track is on screen: each track spans its first to its last sample, widened by half a
+    sample period on each side (a sample stands for the time around it); overlapping spans merge."""
+    half = sample_s / 2
+    spans = sorted((max(0.0, tr.first_s - half), min(duration_s, tr.last_s + half)) for tr in tracks)
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1] + 1e-6:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return [(round(a, 3), round(b, 3)) for a, b in merged]
