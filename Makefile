@@ -68,6 +68,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/idle_stack.py
 	$(PY) bench/scaling.py
 	$(PY) bench/quality.py
+	$(PY) bench/search_size.py
 
 # The production path: the worker image, every stage as a DockerOperator task.
 image:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import AssetAlias, AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
+from operators.caption_review import CaptionReviewOperator
 from operators.video_stage import video_stage
 from video_pipeline import tracking
 from video_pipeline.config import Settings
@@ -16,8 +17,8 @@ PUBLISHED = AssetAlias("video-pipeline-published")
 # Only video_key must be given. Stage options left empty (null) take the worker's default
 # (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
 OPTIONAL_TEXT = ["null", "string"]
-SWITCHES = {"force": False, "transcribe": True, "translate": True, "detect": True, "previews": True, "burn": True,
-            "package": True, "encrypt": False}
+SWITCHES = {"force": False, "transcribe": True, "translate": True, "review": False, "detect": True, "previews": True,
+            "burn": True, "package": True, "encrypt": False}
 
 
 def _switch_param(name: str, description: str) -> Param:
@@ -55,6 +56,11 @@ def _subtitle_tracks(transcribe: dict[str, Any], fmt: str) -> list[str]:
     return [arg for language, name in tracks for arg in ("--subtitles", f"{language}={transcribe['artifacts'][name]}")]
 
 
+def _final(transcribe: dict[str, Any] | None, captions: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The transcript the later stages use: the reviewed captions when there was a review, else transcribe's."""
+    return captions or transcribe
+
+
 def _register_value(key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='%s', key='%s') }}" % (tracking.REGISTER_TASK_ID, key)
 
@@ -74,7 +80,8 @@ Trigger with a video key (UI, `airflow dags trigger video_pipeline -c '{"video_k
 or the REST API). The run registers the object (its id comes from bucket, key and ETag), probes
 it, then transcodes, transcribes (with an English track for other languages) and detects animals
 in parallel, makes previews (the poster prefers a frame with a detected animal), burns the
-subtitles in, and publishes the page. An object already published with the same ETag is a
+subtitles in, and publishes the page. With `review`, a person approves, edits or rejects the
+captions first, in Airflow's Required Actions; a rejected video is not published. An object already published with the same ETag is a
 no-op unless `force`. Bad input fails at once, without retries: the item says why and the
 source is copied to the quarantine prefix.
 """,
@@ -100,6 +107,8 @@ source is copied to the quarantine prefix.
                           description="declared language code (e.g. en); empty: detect the language"),
         "translate": _switch_param("translate", "an English subtitle track for speech in another language "
                                                 "(needs a multilingual Whisper model)"),
+        "review": _switch_param("review", "a person approves, edits or rejects the captions (Required Actions) "
+                                          "before they are burned in and published"),
         "detect": _switch_param("detect", "detect animals"),
         "detect_model": Param(None, type=OPTIONAL_TEXT,
                               description="YOLO weights, .pt or ONNX: a name (yolov8n.pt ... yolo11x.pt) or a "
@@ -169,10 +178,33 @@ def video_pipeline() -> None:
             return args
         return [*args, "--detections", detect["artifacts"]["detections.json"]]
 
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def needs_review(params: dict[str, Any], transcribe: dict[str, Any] | None) -> bool:
+        """Caption review when the run asks for it and there is speech to review."""
+        return _switch(params, "review") and bool(transcribe and transcribe.get("speech"))
+
     @task(multiple_outputs=True, trigger_rule="none_failed")
-    def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None) -> dict:
+    def reviewed(video: dict[str, Any], transcribe: dict[str, Any] | None, answer: dict[str, Any] | None) -> dict:
+        """The captions stage's input: the reviewer's lines (it keeps the cues they left as they were).
+        Without a review, or an approval that sent no text, there is nothing to do: the stage skips."""
+        from video_pipeline import review
+
+        text = ((answer or {}).get("params_input") or {}).get(review.FIELD)
+        if not transcribe or not text:
+            return {"source": "", "args": None}
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        lines = text.strip().splitlines()
+        texts = review.put_texts(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(), SETTINGS, video["video_id"],
+                                 [line.strip() for line in lines])
+        return {"source": transcribe["artifacts"]["manifest.json"], "args": ["--texts", texts]}
+
+    @task(multiple_outputs=True, trigger_rule="none_failed")
+    def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None,
+                    captions: dict[str, Any] | None) -> dict:
         """Burn the top rendition with the transcript's subtitles (the translation goes on the soft variant);
         skip when there is nothing to burn."""
+        transcribe = _final(transcribe, captions)
         top = transcode["artifacts"][transcode["top"]]
         if not _switch(params, "burn") or not transcribe or not transcribe.get("speech"):
             return {"source": top, "args": None}
@@ -180,8 +212,9 @@ def video_pipeline() -> None:
 
     @task(multiple_outputs=True, trigger_rule="none_failed")
     def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
-                       transcribe: dict[str, Any] | None) -> dict:
+                       transcribe: dict[str, Any] | None, captions: dict[str, Any] | None) -> dict:
         """The ladder to package, its subtitle tracks, and (encrypt) the video's private key object."""
+        transcribe = _final(transcribe, captions)
         if not _switch(params, "package"):
             return {"source": "", "args": None}
         args = _subtitle_tracks(transcribe, "vtt") if transcribe and transcribe.get("speech") else []
@@ -196,8 +229,9 @@ def video_pipeline() -> None:
 
     @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
-        video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, detect: dict | None,
-        previews: dict | None, burn: dict | None, package: dict | None, run_id: str, outlet_events: Any = None,
+        video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, captions: dict | None,
+        answer: dict | None, detect: dict | None, previews: dict | None, burn: dict | None, package: dict | None,
+        run_id: str, outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Render and upload the page, upsert the item, refresh the index, record the assets."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -205,6 +239,7 @@ def video_pipeline() -> None:
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from video_pipeline import review
         from video_pipeline.publish import Superseded
         from video_pipeline.publish import publish as publish_video
 
@@ -214,9 +249,10 @@ def video_pipeline() -> None:
                 catalog=tracking.catalog(SETTINGS),
                 settings=SETTINGS,
                 video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
-                manifests={"probe": probe, "transcode": transcode, "transcribe": transcribe, "detect": detect,
-                           "previews": previews, "burn": burn, "package": package},
+                manifests={"probe": probe, "transcode": transcode, "transcribe": _final(transcribe, captions),
+                           "detect": detect, "previews": previews, "burn": burn, "package": package},
                 run_id=run_id,
+                caption_review=review.record(answer, captions),
             )
         except Superseded as superseded:
             raise AirflowSkipException(str(superseded)) from superseded
@@ -243,15 +279,28 @@ def video_pipeline() -> None:
     previews = stage("previews", source=source, stage_args=previews_inputs(video["args_previews"], detect.output),
                      trigger_rule="none_failed", **probed)
 
-    inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output)
+    # Caption review (param review): a person answers in Required Actions; a rejection skips all below it.
+    review = CaptionReviewOperator(
+        task_id="review_captions", transcribe=transcribe.output, video_id=_register_value("video_id"),
+        timeout=timedelta(minutes=float(SETTINGS.review_timeout_minutes)),
+        publish_on_timeout=SETTINGS.review_on_timeout == "publish", on_execute_callback=tracking.on_review_start,
+    )
+    needs_review(transcribe=transcribe.output) >> review
+    edits = reviewed(video=video, transcribe=transcribe.output, answer=review.output)
+    captions = stage("captions", source=edits["source"], stage_args=edits["args"], trigger_rule="none_failed",
+                     **probed)
+
+    inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output, captions=captions.output)
     burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed", **probed)
 
-    streams = package_inputs(video=video, transcode=transcode.output, transcribe=transcribe.output)
+    streams = package_inputs(video=video, transcode=transcode.output, transcribe=transcribe.output,
+                             captions=captions.output)
     package = stage("package", source=streams["source"], stage_args=streams["args"], trigger_rule="none_failed",
                     **probed)
 
     publish(video=video, probe=probe.output, transcode=transcode.output, transcribe=transcribe.output,
-            detect=detect.output, previews=previews.output, burn=burn.output, package=package.output)
+            captions=captions.output, answer=review.output, detect=detect.output, previews=previews.output,
+            burn=burn.output, package=package.output)
 
 
 video_pipeline()

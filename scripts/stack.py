@@ -104,7 +104,8 @@ def up() -> None:
 Airflow UI  http://localhost:{AIRFLOW_PORT}
 login       {ADMIN} / {admin_password(HOME)}
 local AWS   {local_endpoint()} (moto: S3 bucket {bucket}, DynamoDB table, SQS queue; in memory until make down)
-upload      eval "$(make -s env)"; aws s3 cp clip.mp4 s3://{bucket}/incoming/  (or boto3)
+upload      http://localhost:{AIRFLOW_PORT}/upload/ (signed in to Airflow), or
+            eval "$(make -s env)"; aws s3 cp clip.mp4 s3://{bucket}/incoming/  (or boto3)
             S3 events (video_events) and polling (video_discovery) start its run by themselves
 run         make demo [VIDEO=path], or: airflow dags trigger video_pipeline -c '{{"video_key": "incoming/<name>"}}'
 backfill    airflow dags trigger video_backfill -c '{{"prefix": "incoming/", "reprocess": false}}'

@@ -13,6 +13,7 @@
 //   data-scrub, data-scrub-preview the seek bar under the player, previewing the storyboard
 //   data-at="12.5"                 a chip placed on the timeline at 12.5 s
 //   data-from, data-to             a span of the timeline (an animal on screen), drawn from and to these seconds
+// A page address ending in #t=12.5 (a search result's link) starts the video at 12.5 s.
 "use strict";
 
 (() => {
@@ -70,7 +71,16 @@
     choose();
     menu.closest("[hidden]")?.removeAttribute("hidden");
   }
-  adaptive();
+  // #t=12.5 (a media fragment, as search results link to a moment): seek there once the video can.
+  function seekToFragment() {
+    const t = Number(new URLSearchParams(window.location.hash.slice(1)).get("t"));
+    if (!Number.isFinite(t) || t <= 0) return;
+    const seek = () => { video.currentTime = t; };
+    if (video.readyState >= 1) seek();
+    else video.addEventListener("loadedmetadata", seek, { once: true });
+  }
+  window.addEventListener("hashchange", seekToFragment);
+  adaptive().finally(seekToFragment);
 
   document.addEventListener("click", (event) => {
     const target = event.target.closest("[data-seek]");

@@ -138,10 +138,11 @@ def ensure_policy(s3: Any, settings: Settings) -> str:
 
 
 def ensure_cors(s3: Any, bucket: str) -> str:
-    """Players fetch subtitles and storyboards cross-origin (``<track>`` with ``crossorigin``, hls.js)."""
+    """Players fetch subtitles and storyboards cross-origin (``<track>`` with ``crossorigin``, hls.js), and
+    the upload page posts files from Airflow's origin: a POST needs a policy signed for its key anyway."""
     rule = {
         "ID": CORS_ID,
-        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedMethods": ["GET", "HEAD", "POST"],
         "AllowedOrigins": ["*"],
         "AllowedHeaders": ["*"],
         "ExposeHeaders": ["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
@@ -157,7 +158,7 @@ def ensure_cors(s3: Any, bucket: str) -> str:
         return f"bucket {bucket}: CORS unchanged"
     others = [r for r in rules if r.get("ID") != CORS_ID]
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [*others, rule]})
-    return f"bucket {bucket}: CORS set (GET, HEAD from any origin)"
+    return f"bucket {bucket}: CORS set (GET, HEAD and signed POST uploads from any origin)"
 
 
 def ensure_queue(sqs: Any, s3: Any, settings: Settings) -> tuple[str, str]:

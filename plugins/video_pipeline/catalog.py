@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-STATUSES = ("queued", "processing", "published", "failed")
+STATUSES = ("queued", "processing", "published", "failed", "rejected")  # rejected: in caption review
 
 
 def _now() -> str:
@@ -110,7 +110,7 @@ class VideoCatalog:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         if status != "failed":
             fields.setdefault("failure_permanent", None)  # a new attempt clears the old verdict
-        if status in ("published", "failed"):
+        if status in ("published", "failed", "rejected"):
             fields.setdefault("stuck_since", None)  # the run has ended: it is stuck no more
         self.upsert(video_id, status=status, stage=stage, failure_reason=reason, owner_run=owner_run, **fields)
 

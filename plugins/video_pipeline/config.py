@@ -61,6 +61,14 @@ _DEFAULTS = {
     "RECONCILE_SCHEDULE": "@daily",
     "EVENTS_QUEUE": "video-pipeline-uploads",
     "EVENTS_QUEUE_URL": "",
+    # The upload page (upload_app.py): the largest file it takes (S3's limit for one POST is 5 GiB) and how
+    # long its signed upload form stays valid.
+    "UPLOAD_MAX_BYTES": str(5 * 1024**3),
+    "UPLOAD_URL_TTL_S": "3600",
+    # Caption review (the run's param review): how long a run waits for a reviewer, then "fail" or
+    # "publish" (the captions as transcribed).
+    "REVIEW_TIMEOUT_MINUTES": "1440",
+    "REVIEW_ON_TIMEOUT": "fail",
 }
 
 
@@ -113,6 +121,10 @@ class Settings:
     reconcile_schedule: str
     events_queue: str
     events_queue_url: str
+    upload_max_bytes: str
+    upload_url_ttl_s: str
+    review_timeout_minutes: str
+    review_on_timeout: str
 
     @classmethod
     def from_env(cls) -> Settings:

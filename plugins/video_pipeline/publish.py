@@ -9,9 +9,9 @@ place, and the site index is rendered from the catalog after that.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
-import mimetypes
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from boto3.s3.transfer import TransferConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from video_pipeline import media_types, search_index
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 
@@ -44,12 +45,6 @@ PAGE_CACHE = "public, max-age=60"
 # One CopyObject per file up to its 5 GiB limit; bigger files (a long 1080p rendition) go in parts.
 COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 COPY_THREADS = 8
-# Python's own table, the same on every host (not /etc/mime.types), with the types the site serves
-# that it lacks or names otherwise (RFC 9239 for JavaScript).
-SITE_TYPES = mimetypes.MimeTypes()
-for _type, _suffix in (("application/dash+xml", ".mpd"), ("video/iso.segment", ".m4s"),
-                       ("application/x-subrip", ".srt"), ("text/javascript", ".js")):
-    SITE_TYPES.add_type(_type, _suffix)
 
 
 class Superseded(Exception):
@@ -57,7 +52,8 @@ class Superseded(Exception):
 
 
 def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[str, Any],
-            manifests: dict[str, dict[str, Any] | None], run_id: str) -> dict[str, Any]:
+            manifests: dict[str, dict[str, Any] | None], run_id: str,
+            caption_review: dict[str, Any] | None = None) -> dict[str, Any]:
     """Copy the files, render the page, mark the video published, regenerate the site index.
 
     Only the run that owns the item (the last one that registered the video) publishes: two runs of
@@ -69,6 +65,7 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
     title = _title(video["key"], settings.incoming_prefix)
     env = _environment()
     files = _files(manifests)
+    previous = _read_json(s3, settings.bucket, folder + search_index.DOC) or {}
 
     with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
         list(pool.map(lambda item: _copy(s3, item[1], settings.bucket, folder + item[0]), files.items()))
@@ -81,15 +78,19 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
         context["stream"]["license_url"] = settings.license_url
     uploaded += _render(s3, env, "video.html.j2", context, settings.bucket, folder + PAGE,
                         statics=("style.css", "player.js", "favicon.svg"))
+    cues = _search_cues(s3, manifests, files)
+    uploaded.append(_put(s3, settings.bucket, folder + search_index.DOC, search_index.dumps(
+        {"cues": cues, "shards": sorted(search_index.postings(video_id, cues))}), mutable=True))
     _remove_stale(s3, settings.bucket, folder, set(uploaded))
 
-    item = _item(settings, video, title, manifests, folder, run_id)
+    item = {**_item(settings, video, title, manifests, folder, run_id), "caption_review": caption_review}
     try:
         catalog.set_status(video_id, "published", owner_run=run_id, **item)
     except catalog.table.meta.client.exceptions.ConditionalCheckFailedException:
         _check_owner(catalog, video_id, run_id)  # says which run took over while the files were copied
         raise
     uploaded += _put_index(s3, env, catalog, settings, video_id)
+    uploaded += _put_search(s3, settings, catalog.get(video_id), folder, cues, previous.get("shards", []))
     log.info("published %s (%s): %d objects, page %s", video_id, title, len(uploaded), item["page_key"])
     return {
         "page_url": item["page_url"],
@@ -164,11 +165,13 @@ def _put_player(s3: Any, settings: Settings) -> str:
     return key
 
 
-def _headers(name: str) -> dict[str, str]:
-    kind = SITE_TYPES.guess_type(name)[0] or "application/octet-stream"
+def _headers(name: str, mutable: bool = False) -> dict[str, str]:
+    """Content type and caching; pages and what changes in place under a fixed name (``mutable``) are
+    cached briefly, everything else for a year."""
+    kind = media_types.guess(name) or "application/octet-stream"
     if (kind.startswith("text/") or kind == "application/x-subrip") and "charset" not in kind:
         kind += "; charset=utf-8"
-    return {"ContentType": kind, "CacheControl": PAGE_CACHE if name.endswith(".html") else ASSET_CACHE}
+    return {"ContentType": kind, "CacheControl": PAGE_CACHE if mutable or name.endswith(".html") else ASSET_CACHE}
 
 
 def _copy(s3: Any, uri: str, bucket: str, key: str) -> None:
@@ -179,14 +182,57 @@ def _copy(s3: Any, uri: str, bucket: str, key: str) -> None:
             ExtraArgs={"MetadataDirective": "REPLACE", **_headers(key)}, Config=COPY_CONFIG)
 
 
-def _put(s3: Any, bucket: str, key: str, body: bytes) -> str:
-    s3.put_object(Bucket=bucket, Key=key, Body=body, **_headers(key))
+def _put(s3: Any, bucket: str, key: str, body: bytes, mutable: bool = False) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=body, **_headers(key, mutable))
     return key
 
 
 def _read(s3: Any, uri: str) -> str:
     source_bucket, source_key = S3Hook.parse_s3_url(uri)
     return s3.get_object(Bucket=source_bucket, Key=source_key)["Body"].read().decode("utf-8")
+
+
+def _read_json(s3: Any, bucket: str, key: str) -> Any:
+    """The object's JSON, or None when there is no such object."""
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def _search_cues(s3: Any, manifests: dict[str, dict[str, Any] | None], files: dict[str, str]) -> list[list]:
+    """[start, text] of every subtitle cue, the transcript's then its translation's: what search finds."""
+    return [[start, " ".join(lines)] for track in _subtitle_tracks(manifests.get("transcribe"))
+            for start, _, lines in _vtt_cues(_read(s3, files[track["vtt"]]))]
+
+
+def _put_search(s3: Any, settings: Settings, item: dict[str, Any], folder: str, cues: list[list],
+                previous_shards: list[str]) -> list[str]:
+    """This video's words into the search shards (its earlier ones out first), and its entry into the index.
+
+    Returns the keys of this video's shards and of the index: the same on a republish of the same video.
+    """
+    root = settings.site_prefix
+    video_id = item["video_id"]
+    new = search_index.postings(video_id, cues)
+
+    def update(name: str) -> str | None:
+        key = f"{root}{search_index.SHARDS}{name}.json"
+        current = _read_json(s3, settings.bucket, key) or {}
+        shard = search_index.merged(current, video_id, new.get(name, {}))
+        if not shard:
+            s3.delete_object(Bucket=settings.bucket, Key=key)
+            return None
+        if shard != current:
+            _put(s3, settings.bucket, key, search_index.dumps(shard), mutable=True)
+        return key if name in new else None  # this video's shards, whether or not they changed
+
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        written = [key for key in pool.map(update, sorted(set(new) | set(previous_shards))) if key]
+    index_key = root + search_index.INDEX
+    index = _read_json(s3, settings.bucket, index_key) or {"videos": {}}
+    index["videos"][video_id] = _entry(settings, item)
+    return [*written, _put(s3, settings.bucket, index_key, search_index.dumps(index), mutable=True)]
 
 
 def _remove_stale(s3: Any, bucket: str, folder: str, keep: set[str]) -> None:
@@ -226,17 +272,16 @@ def _put_index(s3: Any, env: Environment, catalog: VideoCatalog, settings: Setti
     """
     others = [item for item in catalog.published() if item["video_id"] != video_id and item.get("page_key")]
     items = sorted([catalog.get(video_id), *others], key=lambda i: i.get("published_at", ""), reverse=True)
+    videos = [_entry(settings, item) for item in items]
+    return _render(s3, env, "index.html.j2", {"videos": videos, "search": search_index.INDEX}, settings.bucket,
+                   settings.site_prefix + PAGE, statics=("style.css", "favicon.svg", "search.js"))
+
+
+def _entry(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
+    """A published video as the site index and the search index show it, URLs relative to the site."""
     root = settings.site_prefix.rstrip("/") or "."
-    videos = [{
-        "title": item.get("title") or item["video_id"],
-        "href": _href(item["page_key"], root),
-        "poster": _href(item["poster_key"], root) if item.get("poster_key") else None,
-        "duration_s": item.get("duration_s"),
-        "language": item.get("language_name") or item.get("language"),
-        "animals": sorted({a["label"] for a in item.get("animals") or []}),
-    } for item in items]
-    return _render(s3, env, "index.html.j2", {"videos": videos}, settings.bucket,
-                   settings.site_prefix + PAGE, statics=("style.css", "favicon.svg"))
+    poster = _href(item["poster_key"], root) if item.get("poster_key") else None
+    return search_index.entry(item, _href(item["page_key"], root), poster)
 
 
 def _page_context(s3: Any, title: str, manifests: dict[str, dict[str, Any] | None],
@@ -357,14 +402,26 @@ def _href(key: str, start: str) -> str:
     return quote(posixpath.relpath(key, start))
 
 
+def _vtt_cues(vtt: str) -> list[tuple[float, float, list[str]]]:
+    """(start, end, text lines) of each WebVTT cue; the worker escapes the text, so it is unescaped here."""
+    cues = []
+    for block in vtt.replace("\r\n", "\n").split("\n\n"):
+        lines = block.strip().splitlines()
+        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if timing is not None and len(lines) > timing + 1:
+            start, end = lines[timing].split("-->")
+            cues.append((_vtt_seconds(start), _vtt_seconds(end.split()[0]),
+                         [html.unescape(line) for line in lines[timing + 1:]]))
+    return cues
+
+
 def _storyboard_tiles(vtt: str) -> list[dict[str, Any]]:
     """The cues of a WebVTT thumbnails track: start second, sprite sheet and the tile's x,y,w,h."""
     tiles = []
-    for block in vtt.replace("\r\n", "\n").split("\n\n"):
-        lines = block.strip().splitlines()
-        if len(lines) >= 2 and "-->" in lines[0] and "#xywh=" in lines[1]:
-            sprite, xywh = lines[1].split("#xywh=", 1)
-            tiles.append({"start": _vtt_seconds(lines[0].split("-->")[0]), "sprite": sprite, "xywh": xywh})
+    for start, _, (target, *_) in _vtt_cues(vtt):
+        if "#xywh=" in target:
+            sprite, xywh = target.split("#xywh=", 1)
+            tiles.append({"start": start, "sprite": sprite, "xywh": xywh})
     return tiles
 
 

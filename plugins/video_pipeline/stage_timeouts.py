@@ -13,8 +13,8 @@ from datetime import timedelta
 
 BASE_S = 900.0
 # Seconds allowed per second of video. Probe runs before the duration is known: its base alone.
-PER_VIDEO_SECOND = {"probe": 0.0, "transcode": 5.0, "transcribe": 10.0, "detect": 5.0, "previews": 3.0,
-                    "burn": 5.0, "package": 1.0}
+PER_VIDEO_SECOND = {"probe": 0.0, "transcode": 5.0, "transcribe": 10.0, "captions": 0.0, "detect": 5.0,
+                    "previews": 3.0, "burn": 5.0, "package": 1.0}
 
 
 def parse_overrides(text: str) -> dict[str, float]:

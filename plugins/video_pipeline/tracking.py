@@ -47,6 +47,13 @@ def on_stage_start(context: Any) -> None:
                                                     owner_run=context["run_id"])
 
 
+def on_review_start(context: Any) -> None:
+    """The item says the run waits for its caption review."""
+    if video := _video(context):
+        catalog(Settings.from_env()).set_processing(video["video_id"], stage=context["ti"].task_id,
+                                                    owner_run=context["run_id"])
+
+
 def on_task_failure(context: Any) -> None:
     """Called once a task has failed for good (after its retries, or at once when permanent)."""
     video = _video(context)

@@ -46,7 +46,7 @@ def test_first_run_creates_everything(first_run, settings):
         f"table {settings.table}: created (hash key video_id, on demand)",
         f"bucket {settings.bucket}: public access block set (public ACLs blocked, public policy allowed)",
         f"bucket {settings.bucket}: policy set (public read of arn:aws:s3:::{settings.bucket}/site/*)",
-        f"bucket {settings.bucket}: CORS set (GET, HEAD from any origin)",
+        f"bucket {settings.bucket}: CORS set (GET, HEAD and signed POST uploads from any origin)",
     ]
 
 
@@ -107,7 +107,7 @@ def test_cors_lets_players_fetch_subtitles(first_run, clients, settings):
     rules = clients[0].get_bucket_cors(Bucket=settings.bucket)["CORSRules"]
     assert len(rules) == 1
     assert rules[0]["AllowedOrigins"] == ["*"]
-    assert sorted(rules[0]["AllowedMethods"]) == ["GET", "HEAD"]
+    assert sorted(rules[0]["AllowedMethods"]) == ["GET", "HEAD", "POST"]
 
 
 def test_events_queue_receives_uploads_under_the_incoming_prefix_only(clients, settings, moto_endpoint):

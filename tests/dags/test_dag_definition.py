@@ -45,7 +45,18 @@ def test_task_graph(dag):
     downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
     assert downstream["needs_processing"] == {"probe"}
     assert {"transcode", "transcribe", "detect", "previews"} <= downstream["probe"]
-    assert downstream["transcode"] == downstream["transcribe"] == {"burn_inputs", "package_inputs", "publish"}
+    assert downstream["transcode"] == {"burn_inputs", "package_inputs", "publish"}
+    # Caption review (param review) sits between transcribe and everything that uses its subtitles.
+    assert downstream["transcribe"] == {"burn_inputs", "package_inputs", "publish", "needs_review",
+                                        "review_captions", "reviewed"}
+    assert downstream["needs_review"] == {"review_captions"}
+    assert downstream["review_captions"] == {"reviewed", "publish"}
+    assert downstream["reviewed"] == {"captions"}
+    assert downstream["captions"] == {"burn_inputs", "package_inputs", "publish"}
+    review = dag.get_task("review_captions")
+    assert review.task_type == "CaptionReviewOperator" and review.ignore_downstream_trigger_rules
+    assert review.options == ["Approve", "Reject"] and review.defaults is None  # a timeout fails by default
+    assert review.response_timeout.total_seconds() == 24 * 3600 and dag.params["review"] is False
     assert downstream["detect"] == {"previews_inputs", "publish"}  # the poster prefers what detect found
     assert downstream["previews_inputs"] == {"previews"}
     assert downstream["previews"] == {"publish"}
@@ -53,7 +64,7 @@ def test_task_graph(dag):
     assert downstream["package_inputs"] == {"package"}
     assert downstream["burn"] == downstream["package"] == {"publish"}
     assert downstream["publish"] == set()
-    stages = {"probe", "transcode", "burn", "package"}
+    stages = {"probe", "transcode", "captions", "burn", "package"}
     assert {t.task_type for t in dag.tasks if t.task_id in stages} == {"VideoStageOperator"}
     assert dag.params.get_param("video_key").schema["type"] == "string"
     assert dag.schedule is None
@@ -67,6 +78,13 @@ def test_only_the_video_key_is_required(dag):
         assert dag.params[name] is None, name  # empty: the worker's own default, defined once there
 
 
+def test_a_caption_review_without_an_answer_publishes_or_fails_as_configured(monkeypatch):
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "publish")
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_TIMEOUT_MINUTES", "30")
+    review = _dagbag().dags["video_pipeline"].get_task("review_captions")
+    assert review.defaults == ["Approve"] and review.response_timeout.total_seconds() == 30 * 60
+
+
 def test_later_stages_get_the_subtitle_tracks_and_detections_of_earlier_ones(dag):
     """burn and package take the transcript's track then its English translation; previews, detect's findings."""
     work = "s3://media/work/v/transcribe/"
@@ -78,11 +96,18 @@ def test_later_stages_get_the_subtitle_tracks_and_detections_of_earlier_ones(dag
     transcode = {"top": "renditions/720p.mp4", "artifacts": {"renditions/720p.mp4": "s3://m/720p.mp4",
                                                               "manifest.json": "s3://m/manifest.json"}}
     params = {"burn": True, "package": True, "encrypt": False}
-    burn = dag.get_task("burn_inputs").python_callable(params=params, transcode=transcode, transcribe=transcribe)
+    burn = dag.get_task("burn_inputs").python_callable(params=params, transcode=transcode, transcribe=transcribe,
+                                                       captions=None)
     assert burn["args"] == ["--subtitles", f"fr={work}subtitles.srt", "--subtitles", f"en={work}subtitles.en.srt"]
     package = dag.get_task("package_inputs").python_callable(params=params, video={}, transcode=transcode,
-                                                             transcribe={**transcribe, "translation": None})
+                                                             transcribe={**transcribe, "translation": None},
+                                                             captions=None)
     assert package["args"] == ["--subtitles", f"fr={work}subtitles.vtt"]
+    # After a caption review the reviewed captions are the ones burned in and packaged.
+    reviewed = {**transcribe, "translation": None, "artifacts": {"subtitles.vtt": "s3://m/captions/subtitles.vtt"}}
+    package = dag.get_task("package_inputs").python_callable(params=params, video={}, transcode=transcode,
+                                                             transcribe=transcribe, captions=reviewed)
+    assert package["args"] == ["--subtitles", "fr=s3://m/captions/subtitles.vtt"]
 
     previews = dag.get_task("previews_inputs").python_callable
     detect = {"artifacts": {"detections.json": "s3://media/work/v/detect/detections.json"}}
@@ -178,14 +203,18 @@ def test_docker_runner_settings_shape_the_containers(monkeypatch):
         parse_mounts("models:/models")
 
 
-def test_plugins_folder_loads_no_helper_module_as_a_plugin():
-    """plugins/.airflowignore: Airflow's plugin loader imports none of our modules under bare names."""
-    bare = sorted({path.stem for path in (ROOT / "plugins").rglob("*.py")} - {"__init__"})
-    code = ("import sys; from airflow import plugins_manager; plugins_manager.ensure_plugins_loaded();"
-            f"print(sorted(set({bare!r}) & set(sys.modules)))")
+def test_plugins_folder_loads_our_plugin_and_no_helper_module_under_a_bare_name():
+    """plugins/.airflowignore: Airflow's plugin loader imports video_pipeline_plugin, which registers the
+    upload page, and none of our other modules under bare names."""
+    bare = sorted({path.stem for path in (ROOT / "plugins").rglob("*.py")} - {"__init__", "video_pipeline_plugin"})
+    code = ("import sys; from airflow import plugins_manager; apps, _ = plugins_manager.get_fastapi_plugins();"
+            f"print(sorted(set({bare!r}) & set(sys.modules)));"
+            "print([(a['name'], a['url_prefix']) for a in apps], plugins_manager.get_import_errors())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}).stdout
-    assert "publish" in bare and out.strip().splitlines()[-1] == "[]"
+    lines = out.strip().splitlines()
+    assert "publish" in bare and lines[-2] == "[]"
+    assert lines[-1] == "[('Upload videos', '/upload')] {}"
 
 
 def test_airflow_side_needs_none_of_the_worker_package():

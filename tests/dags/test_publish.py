@@ -15,11 +15,13 @@ import boto3
 import cv2
 import pytest
 from skimage import data
+from video_pipeline import search_index
 from video_pipeline.bootstrap import ensure_policy, ensure_public_access_block
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, Superseded, clock, publish, seek
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BUCKET = "publish-site"
 TABLE = "videos"
 VIDEO_ID = "0123456789abcdef"
@@ -88,13 +90,13 @@ def body(s3, key: str) -> bytes:
     return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
-def check_safe(page: Node) -> None:
+def check_safe(page: Node, script: str = "player.js") -> None:
     """No inline script, no event handler attribute: the page works under script-src 'self'."""
     scripts = list(page.iter("script"))
     sources = [s.attrs.get("src", "").split("?")[0] for s in scripts]
     # Our own scripts only, from the site: the adaptive player (if the video has streams), then ours.
-    assert sources[-1] == "player.js" and all(re.fullmatch(r"\.\./\.\./assets/shaka-player\.\w+\.js", src)
-                                               for src in sources[:-1])
+    assert sources[-1] == script and all(re.fullmatch(r"\.\./\.\./assets/shaka-player\.\w+\.js", src)
+                                          for src in sources[:-1])
     assert all("defer" in s.attrs and not s.text().strip() for s in scripts)
     assert not [(n.tag, a) for n in page.iter() for a in n.attrs if a.startswith("on")]
     assert not list(page.iter("style")) and not [n for n in page.iter() if "style" in n.attrs]
@@ -191,6 +193,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "index.html", "player.js", "style.css", "favicon.svg", "video.mp4", "soft.mp4", "renditions/240p.mp4",
         "renditions/160p.mp4", "subtitles.vtt", "subtitles.srt", "transcript.json", "poster.jpg", "preview.gif",
         "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
+        "search.json",
     }
     stream = {"stream/" + n for n in manifests["package"]["artifacts"] if n != "manifest.json"}
     assert {"stream/master.m3u8", "stream/manifest.mpd", "stream/240p/init.mp4", "stream/240p/1.m4s",
@@ -198,7 +201,10 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
     assert listed == {folder + n for n in names | stream}
     player = [k for k in published["uploaded"] if k.startswith("site/assets/shaka-player.")]
     assert len(player) == 1 and player[0].endswith(".js")  # once for the site, named by its content
-    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css", "site/favicon.svg", *player}
+    search = {k for k in published["uploaded"] if k.startswith("site/search/")}
+    assert "site/search/index.json" in search and any(k.startswith("site/search/terms/") for k in search)
+    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css", "site/favicon.svg",
+                                                    "site/search.js", *player, *search}
     assert s3.head_object(Bucket=BUCKET, Key=player[0])["ContentType"] == "text/javascript; charset=utf-8"
 
     expected = {
@@ -210,6 +216,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "poster.jpg": ("image/jpeg", ASSET_CACHE),
         "preview.gif": ("image/gif", ASSET_CACHE),
         "player.js": ("text/javascript; charset=utf-8", ASSET_CACHE),
+        "search.json": ("application/json", PAGE_CACHE),  # rewritten in place on a republish
         "style.css": ("text/css; charset=utf-8", ASSET_CACHE),
         "stream/master.m3u8": ("application/vnd.apple.mpegurl", ASSET_CACHE),
         "stream/manifest.mpd": ("application/dash+xml", ASSET_CACHE),
@@ -219,8 +226,10 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
     for name, (content_type, cache) in expected.items():
         head = s3.head_object(Bucket=BUCKET, Key=folder + name)
         assert (head["ContentType"], head.get("CacheControl")) == (content_type, cache), name
-    head = s3.head_object(Bucket=BUCKET, Key="site/index.html")
-    assert (head["ContentType"], head["CacheControl"]) == ("text/html; charset=utf-8", PAGE_CACHE)
+    for key in ("site/index.html", "site/search/index.json"):
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        assert (head["ContentType"].split(";")[0], head["CacheControl"]) == (
+            "text/html" if key.endswith(".html") else "application/json", PAGE_CACHE)
 
     burned = manifests["burn"]["artifacts"]["burned.mp4"].removeprefix(f"s3://{BUCKET}/")
     assert body(s3, folder + "video.mp4") == body(s3, burned), "the page plays the burned video"
@@ -329,7 +338,7 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
 
 def test_index_lists_the_video(s3, published):
     index = parse(body(s3, "site/index.html").decode())
-    assert not list(index.iter("script")) and not [n for n in index.iter() for a in n.attrs if a.startswith("on")]
+    check_safe(index, script="search.js")
     [card] = [li for li in index.iter("li") if any(a.attrs.get("href") == f"videos/{VIDEO_ID}/index.html"
                                                    for a in li.iter("a"))]
     assert [i.attrs["src"] for i in card.iter("img")] == [f"videos/{VIDEO_ID}/poster.jpg"]
@@ -337,7 +346,7 @@ def test_index_lists_the_video(s3, published):
     assert TITLE in text and "0:04" in text and "English" in text and "cat" in text
     links = {link.attrs["rel"]: link.attrs["href"] for link in index.iter("link")}
     assert set(links) == {"stylesheet", "icon"}
-    for href in links.values():
+    for href in [*links.values(), *(s.attrs["src"] for s in index.iter("script"))]:
         s3.head_object(Bucket=BUCKET, Key="site/" + urlsplit(href).path)
 
 
@@ -403,7 +412,7 @@ def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s
     folder = result["site_prefix"]
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     assert listed == {folder + n for n in ("index.html", "player.js", "style.css", "favicon.svg", "video.mp4",
-                                           "renditions/240p.mp4", "renditions/160p.mp4")}
+                                           "renditions/240p.mp4", "renditions/160p.mp4", "search.json")}
     assert len(full["uploaded"]) > len(result["uploaded"])
     top = manifests["transcode"]["artifacts"]["renditions/240p.mp4"].removeprefix(f"s3://{BUCKET}/")
     assert body(s3, folder + "video.mp4") == body(s3, top)
@@ -417,6 +426,12 @@ def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s
     item = catalog.get("plain")
     assert item["status"] == "published" and item["dag_run_id"] == "plain"
     assert not {"language", "subtitles", "animals", "poster_key"} & set(item)
+    # Its words left the search shards with its transcript; the index still lists it, without animals.
+    assert json.loads(body(s3, folder + "search.json")) == {"cues": [], "shards": []}
+    shards = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="site/search/terms/")["Contents"]]
+    assert not any(pair[0] == "plain" for key in shards for pairs in json.loads(body(s3, key)).values()
+                   for pair in pairs)
+    assert json.loads(body(s3, "site/search/index.json"))["videos"]["plain"]["animals"] == []
 
 
 @pytest.mark.parametrize(("seconds", "shown", "value"), [
@@ -515,4 +530,66 @@ def test_the_player_menu_offers_both_tracks(french, browser):
     page.select_option("[data-subtitles]", label="English")
     page.wait_for_function("() => window.videoPlayer.getTextTracks().find(t => t.active)?.language === 'en'",
                            timeout=15000)
+    page.close()
+
+
+# Search on the site ------------------------------------------------------------------------------------
+
+
+def test_the_search_index_holds_every_cue_and_animal(s3, published, manifests):
+    index = json.loads(body(s3, "site/search/index.json"))
+    entry = index["videos"][VIDEO_ID]
+    assert entry["title"] == TITLE and entry["href"] == f"videos/{VIDEO_ID}/index.html"
+    assert entry["animals"] == [["cat", manifests["detect"]["animals"][0]["first_s"]]]
+    doc = json.loads(body(s3, published["site_prefix"] + "search.json"))
+    vtt = body(s3, published["site_prefix"] + "subtitles.vtt").decode()
+    assert len(doc["cues"]) == vtt.count("-->") and "tree" in " ".join(text for _, text in doc["cues"]).lower()
+    tree = json.loads(body(s3, "site/search/terms/tr.json"))["tree"]
+    [(start, text)] = [doc["cues"][cue] for video, cue in tree if video == VIDEO_ID]
+    assert "tree" in text.lower() and start >= 0
+    assert set(doc["shards"]) >= {"tr", "ca", "gr"}
+
+
+def test_search_finds_the_moment_a_word_is_said_and_the_videos_with_an_animal(s3, published, french, browser):
+    """In Chromium: a spoken word finds its video at the right second, and the page opens there."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: errors.append(f"a script ran: {dialog.message}"))
+    site = published["page_url"].removesuffix(f"videos/{VIDEO_ID}/index.html")
+    page.goto(site + "index.html")
+    box = page.get_by_role("searchbox")
+    box.fill("tree")
+    result = page.locator(f".result[data-video='{VIDEO_ID}']")
+    result.wait_for()
+    cue = result.locator("li.cue").first
+    assert cue.locator("mark").inner_text().lower() == "tree"
+    doc = json.loads(body(s3, published["site_prefix"] + "search.json"))
+    start = next(at for at, text in doc["cues"] if "tree" in text.lower())
+    href = cue.locator("a").get_attribute("href")
+    assert href.endswith(f"videos/{VIDEO_ID}/index.html#t={start:g}"), href
+
+    # A word only the French video says (whatever Whisper heard in espeak's French), from its own cues.
+    english = set(search_index.terms(" ".join(text for _, text in doc["cues"])))
+    french_doc = json.loads(body(s3, french["published"]["site_prefix"] + "search.json"))
+    word = next(w for _, text in french_doc["cues"] for w in search_index.terms(text)
+                if len(w) >= 4 and w not in english)
+    box.fill(word)
+    marked = page.locator(".result[data-video='french'] li.cue mark").first.inner_text()
+    assert search_index.fold(marked).startswith(word)
+    box.fill("cat")  # an animal: both videos show the cat; the English one also says it
+    page.locator(".result[data-video='french'] li.animal").wait_for()
+    assert page.locator(f".result[data-video='{VIDEO_ID}'] li.animal").count() == 1
+    box.fill("onerror friends")  # the uploaded name's markup stays text
+    page.locator(f".result[data-video='{VIDEO_ID}'] h2 mark").first.wait_for()
+    assert "<img src=x onerror=alert(1)>" in page.locator(f".result[data-video='{VIDEO_ID}'] h2").inner_text()
+    box.fill("tree")
+    cue.wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "search.png")
+
+    cue.locator("a").click()  # the video's page, playing from the moment the word is said
+    page.wait_for_function(f"() => Math.abs(document.querySelector('video').currentTime - {start}) < 0.5",
+                           timeout=30000)
+    assert errors == []
     page.close()

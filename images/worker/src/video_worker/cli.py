@@ -28,6 +28,7 @@ STAGES = {
     "probe": "read metadata and reject inputs that can never work",
     "transcode": "web MP4 downscale ladder, decoded once; optional clips",
     "transcribe": "speech to text with Whisper into transcript.json, .srt and .vtt",
+    "captions": "the transcript's subtitles with a reviewer's text (caption review)",
     "detect": "find animals with YOLO on sampled frames",
     "previews": "poster, animated GIFs, storyboard and frames for labelling",
     "burn": "burn subtitles into the video, plus a soft-subtitle variant",

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 
 from video_worker.caption_norms import (
@@ -178,6 +180,28 @@ def build_cues(words: list[Word], *, language: str | None = None, fps: float | N
         end = cue_end(words[i], words[j - 1], reading_chars(lines), words[j].start if j < n else None, gap)
         cues.append(Cue(round(words[i].start, 3), round(end, 3), lines))
     return cues
+
+
+def break_lines(texts: list[str], breaks: list[float]) -> tuple[str, ...]:
+    """The best lines for these words (``wrap``); past two lines of 42, as few lines of 42 as hold them,
+    rather than any word lost (the norm count reports the cue)."""
+    wrapped = wrap(texts, breaks)
+    return wrapped[0] if wrapped else tuple(textwrap.wrap(" ".join(texts), MAX_LINE_CHARS))
+
+
+def relined(text: str, breaker: Breaker) -> tuple[str, ...]:
+    """``text`` broken into lines by the rules (a reviewer's edit, a translation)."""
+    words = text.split()
+    return break_lines(words, [0.0] + [breaker.penalty(a, b) for a, b in itertools.pairwise(words)])
+
+
+def cues_json(cues: list[Cue]) -> str:
+    """The cues as data (start, end, lines), for stages that change their text and keep their times."""
+    return json.dumps([{"start": c.start, "end": c.end, "lines": list(c.lines)} for c in cues], ensure_ascii=False)
+
+
+def cues_from_json(text: str) -> list[Cue]:
+    return [Cue(c["start"], c["end"], tuple(c["lines"])) for c in json.loads(text)]
 
 
 def _force_wrap(text: str) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from video_worker import caption_norms, ffmpeg, languages, probe, settings, translation, whisper_engines
-from video_worker.subtitles import Cue, Word, build_cues, remove_loops, to_srt, to_vtt, words_from_segment
+from video_worker.subtitles import (Cue, Word, build_cues, cues_json, remove_loops, to_srt, to_vtt,
+                                   words_from_segment)
 from video_worker.whisper_engines import ENGINES
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     cues = build_cues(words, language=result["language"], fps=fps)
     result["text"] = " ".join(w.text for w in words)
     (out / "transcript.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    _write_track(out, "subtitles", cues)
+    write_track(out, "subtitles", cues)
+    (out / "cues.json").write_text(cues_json(cues), encoding="utf-8")  # for a caption review's edits
     english: dict[str, Any] = {"translation": None, "translation_skipped": None}
     if engine and cues and args.translate:
         english = _translate(engine, args, audio, result["language"], language, cues, out, fps)
@@ -89,17 +91,19 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "model": args.model,
         "device": result.get("device"),
         "duration_s": meta["duration_s"],
+        "fps": fps,
         "segments": len(result["segments"]),
         "words": len(words),
         "cues": len(cues),
         "norm_violations": caption_norms.count(cues, fps=fps, language=result["language"]).as_dict(),
         "transcript": "transcript.json",
         "subtitles": {"srt": "subtitles.srt", "vtt": "subtitles.vtt"},
+        "cues_file": "cues.json",
         **english,
     }
 
 
-def _write_track(out: Path, stem: str, cues: list[Cue]) -> dict[str, str]:
+def write_track(out: Path, stem: str, cues: list[Cue]) -> dict[str, str]:
     (out / f"{stem}.srt").write_text(to_srt(cues), encoding="utf-8")
     (out / f"{stem}.vtt").write_text(to_vtt(cues), encoding="utf-8")
     return {"srt": f"{stem}.srt", "vtt": f"{stem}.vtt"}
@@ -124,7 +128,7 @@ def _translate(engine: whisper_engines.Engine, args: argparse.Namespace, audio: 
         "name": languages.name(translation.TARGET),
         "from": heard,
         "cues": len(english),
-        "subtitles": _write_track(out, f"subtitles.{translation.TARGET}", english),
+        "subtitles": write_track(out, f"subtitles.{translation.TARGET}", english),
         "norm_violations": caption_norms.count(english, fps=fps, language=translation.TARGET).as_dict(),
     }}
 

@@ -12,13 +12,12 @@ rhythm, and the English never runs ahead of or behind the voice.
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from video_worker.caption_norms import MAX_LINE_CHARS, MAX_LINES
 from video_worker.linebreak import SENTENCE_END, Breaker
-from video_worker.subtitles import PAUSE_SPLIT_S, Cue, wrap
+from video_worker.subtitles import PAUSE_SPLIT_S, Cue, break_lines
 from video_worker.whisper_engines import Engine
 
 TARGET = "en"  # the only language Whisper's translate task writes
@@ -97,16 +96,8 @@ def spread(text: str, cues: list[Cue], breaker: Breaker) -> list[Cue]:
         a = back[i][b]
         bounds.append((a, b))
         b = a
-    out = []
-    for cue, (a, b) in zip(cues, reversed(bounds)):
-        if a < b:
-            out.append(Cue(cue.start, cue.end, _lines(words[a:b], breaks[a:b])))
-    return out
-
-
-def _lines(words: list[str], breaks: list[float]) -> tuple[str, ...]:
-    wrapped = wrap(words, breaks)
-    return wrapped[0] if wrapped else tuple(textwrap.wrap(" ".join(words), MAX_LINE_CHARS))
+    return [Cue(cue.start, cue.end, break_lines(words[a:b], breaks[a:b]))
+            for cue, (a, b) in zip(cues, reversed(bounds)) if a < b]
 
 
 def translate(engine: Engine, audio: Path, language: str, cues: list[Cue]) -> list[Cue]:
