@@ -150,6 +150,18 @@ def test_the_same_name_again_gets_its_own_key(page, clip, s3):
     assert form["max_bytes"] == MAX_MB * 1024 * 1024 and "policy" in form["fields"]
 
 
+def test_an_upload_that_is_no_video_inside_fails_and_the_page_says_why(page, tmp_path):
+    """Named like a video, so S3 takes it; probe finds out, and the page shows the item's reason."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video\n" * 100)
+    page.locator("[data-file]").set_input_files(str(broken))
+    row = page.locator(".upload-row").last
+    row.locator("p[role=status]").filter(has_text="Failed").wait_for(timeout=300_000)
+    assert row.get_attribute("data-state") == "failed"
+    message = row.locator("p[role=status]").inner_text()
+    assert message.startswith("Failed in probe: ") and "not a video" in message, message
+
+
 def test_files_too_large_or_not_video_are_refused_with_the_reason(page, tmp_path, s3):
     big = tmp_path / "holiday.mp4"
     with big.open("wb") as out:
