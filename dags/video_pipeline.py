@@ -17,8 +17,9 @@ PUBLISHED = AssetAlias("video-pipeline-published")
 # Only video_key must be given. Stage options left empty (null) take the worker's default
 # (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
 OPTIONAL_TEXT = ["null", "string"]
-SWITCHES = {"force": False, "transcribe": True, "translate": True, "review": False, "detect": True, "previews": True,
-            "burn": True, "package": True, "encrypt": False}
+RUN_TARGET = ("video_key", "bucket", "force")  # what a run is of; every other param is how to run it
+SWITCHES = {"force": False, "transcribe": True, "translate": True, "review": SETTINGS.review.lower() == "true",
+            "detect": True, "previews": True, "burn": True, "package": True, "encrypt": False}
 
 
 def _switch_param(name: str, description: str) -> Param:
@@ -109,6 +110,12 @@ source is copied to the quarantine prefix.
                                                 "(needs a multilingual Whisper model)"),
         "review": _switch_param("review", "a person approves, edits or rejects the captions (Required Actions) "
                                           "before they are burned in and published"),
+        "review_timeout_minutes": Param(None, type=["null", "number"], exclusiveMinimum=0,
+                                        description="how long the review waits for an answer; empty: "
+                                                    f"{SETTINGS.review_timeout_minutes} (REVIEW_TIMEOUT_MINUTES)"),
+        "review_on_timeout": Param(None, type=OPTIONAL_TEXT, pattern="^(publish|fail)$",
+                                   description="without an answer in time: publish the captions as transcribed, "
+                                               f"or fail; empty: {SETTINGS.review_on_timeout} (REVIEW_ON_TIMEOUT)"),
         "detect": _switch_param("detect", "detect animals"),
         "detect_model": Param(None, type=OPTIONAL_TEXT,
                               description="YOLO weights, .pt or ONNX: a name (yolov8n.pt ... yolo11x.pt) or a "
@@ -126,7 +133,7 @@ source is copied to the quarantine prefix.
 )
 def video_pipeline() -> None:
     @task(task_id=tracking.REGISTER_TASK_ID, multiple_outputs=True)
-    def register(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+    def register(params: dict[str, Any], run_id: str, dag_run: Any = None) -> dict[str, Any]:
         """Identify the object, decide whether there is work, and plan each stage's options."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk.exceptions import AirflowFailException
@@ -143,8 +150,11 @@ def video_pipeline() -> None:
         item = catalog.get(vid)
         done = bool(item and item.get("status") == "published" and not _switch(params, "force"))
         if not done:
+            # A sweep that retries a failure starts the retry with these options (review, model, ...).
+            options = {k: v for k, v in (dag_run.conf or {}).items()
+                       if k in params and k not in RUN_TARGET and v is not None}
             catalog.set_status(vid, "queued", stage=None, source_bucket=bucket, source_key=key,
-                               source_etag=etag, dag_run_id=run_id)
+                               source_etag=etag, dag_run_id=run_id, run_options=options or None)
 
         def enabled(name: str, args: list[str]) -> list[str] | None:
             return args if _switch(params, name) else None
@@ -282,8 +292,8 @@ def video_pipeline() -> None:
     # Caption review (param review): a person answers in Required Actions; a rejection skips all below it.
     review = CaptionReviewOperator(
         task_id="review_captions", transcribe=transcribe.output, video_id=_register_value("video_id"),
-        timeout=timedelta(minutes=float(SETTINGS.review_timeout_minutes)),
-        publish_on_timeout=SETTINGS.review_on_timeout == "publish", on_execute_callback=tracking.on_review_start,
+        timeout_minutes="{{ params.review_timeout_minutes or '' }}", on_timeout="{{ params.review_on_timeout or '' }}",
+        on_execute_callback=tracking.on_review_start,
     )
     needs_review(transcribe=transcribe.output) >> review
     edits = reviewed(video=video, transcribe=transcribe.output, answer=review.output)

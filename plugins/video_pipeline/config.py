@@ -65,8 +65,10 @@ _DEFAULTS = {
     # long its signed upload form stays valid.
     "UPLOAD_MAX_BYTES": str(5 * 1024**3),
     "UPLOAD_URL_TTL_S": "3600",
-    # Caption review (the run's param review): how long a run waits for a reviewer, then "fail" or
-    # "publish" (the captions as transcribed).
+    # Caption review: "true" makes it the default of the run's param review, so that uploads, which start
+    # their runs with the defaults, wait for a reviewer too; how long a run waits, then "fail" or "publish"
+    # (the captions as transcribed). A run's params review_timeout_minutes and review_on_timeout override.
+    "REVIEW": "false",
     "REVIEW_TIMEOUT_MINUTES": "1440",
     "REVIEW_ON_TIMEOUT": "fail",
 }
@@ -123,6 +125,7 @@ class Settings:
     events_queue_url: str
     upload_max_bytes: str
     upload_url_ttl_s: str
+    review: str
     review_timeout_minutes: str
     review_on_timeout: str
 

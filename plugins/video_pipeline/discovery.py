@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import unquote_plus
@@ -98,11 +98,13 @@ def acknowledge(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> Non
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """A run to start: the object, what kind of run (``video``, ``retry``, ``reprocess``), its run id."""
+    """A run to start: the object, what kind of run (``video``, ``retry``, ``reprocess``), its run id,
+    and its params besides the object (a retry repeats the failed run's: a review it asked for, a model)."""
 
     obj: S3Object
     kind: str
     run_id: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def run_id(kind: str, vid: str, tag: str | None = None) -> str:
@@ -140,9 +142,12 @@ def plan(objects: Iterable[S3Object], catalog: VideoCatalog, *, mode: Mode,
     items = catalog.get_many([o.video_id for o in unique])
     planned = []
     for obj in unique:
-        kind = _kind(items.get(obj.video_id), mode)
+        item = items.get(obj.video_id)
+        kind = _kind(item, mode)
         if kind:
-            planned.append(PlannedRun(obj, kind, run_id(kind, obj.video_id, tag if kind != "video" else None)))
+            options = (item.get("run_options") or {}) if kind == "retry" else {}
+            planned.append(PlannedRun(obj, kind, run_id(kind, obj.video_id, tag if kind != "video" else None),
+                                      options))
     return planned
 
 
@@ -187,7 +192,7 @@ def claim_runs(planned: list[PlannedRun], catalog: VideoCatalog, *,
             catalog.set_status(obj.video_id, "queued", dag_run_id=None, **source)
         runs.append({
             "trigger_run_id": run.run_id,
-            "conf": {"video_key": obj.key, "bucket": obj.bucket, "force": run.kind == "reprocess"},
+            "conf": {**run.options, "video_key": obj.key, "bucket": obj.bucket, "force": run.kind == "reprocess"},
         })
     log.info("%d run(s) to start: %s", len(runs), ", ".join(r["trigger_run_id"] for r in runs) or "none")
     return runs

@@ -9,12 +9,25 @@ subtitle files; the decision is kept in the video's item (``caption_review``).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from video_pipeline.config import Settings
 
 APPROVE, REJECT = "Approve", "Reject"  # ApprovalOperator's two options
 FIELD = "captions"
+ON_TIMEOUT = ("fail", "publish")
+
+
+def timeout_policy(minutes: Any, on_timeout: str) -> tuple[timedelta, list[str] | None]:
+    """How long the run waits for a reviewer, and the answer taken when nobody gave one: an approval of
+    the captions as transcribed (``publish``) or none, and the task fails (``fail``)."""
+    if on_timeout not in ON_TIMEOUT:
+        raise ValueError(f"caption review on timeout must be one of {', '.join(ON_TIMEOUT)}, not {on_timeout!r}")
+    wait = timedelta(minutes=float(minutes))
+    if wait <= timedelta(0):
+        raise ValueError(f"caption review timeout must be more than 0 minutes, not {minutes!r}")
+    return wait, [APPROVE] if on_timeout == "publish" else None
 
 
 def cue_texts(s3: Any, transcribe: dict[str, Any]) -> list[dict[str, Any]]:

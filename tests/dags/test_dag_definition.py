@@ -78,11 +78,33 @@ def test_only_the_video_key_is_required(dag):
         assert dag.params[name] is None, name  # empty: the worker's own default, defined once there
 
 
-def test_a_caption_review_without_an_answer_publishes_or_fails_as_configured(monkeypatch):
+def test_a_caption_review_waits_and_times_out_as_the_run_or_the_settings_say(monkeypatch):
+    from datetime import timedelta
+
+    from video_pipeline.config import Settings
+
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW", "true")
     monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "publish")
     monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_TIMEOUT_MINUTES", "30")
+    dag = _dagbag().dags["video_pipeline"]
+    assert dag.params["review"] is True  # uploads, which start runs with the defaults, are reviewed too
+    review, settings = dag.get_task("review_captions"), Settings.from_env()
+    xcoms = {("transcribe", "return_value"): {}, ("register", "video_id"): "v"}
+    _render(review, xcoms, {"review_timeout_minutes": None, "review_on_timeout": None})
+    assert review._timeout_policy(settings) == (timedelta(minutes=30), ["Approve"])  # publish: approve as is
     review = _dagbag().dags["video_pipeline"].get_task("review_captions")
-    assert review.defaults == ["Approve"] and review.response_timeout.total_seconds() == 30 * 60
+    _render(review, xcoms, {"review_timeout_minutes": 0.25, "review_on_timeout": "fail"})
+    assert review._timeout_policy(settings) == (timedelta(seconds=15), None)  # fail: no answer to take
+
+
+def test_a_misconfigured_caption_review_fails_the_parse_saying_why(monkeypatch):
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "approve")
+    (error,) = _dagbag().import_errors.values()
+    assert "caption review on timeout must be one of fail, publish, not 'approve'" in error
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "fail")
+    monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_TIMEOUT_MINUTES", "0")
+    (error,) = _dagbag().import_errors.values()
+    assert "caption review timeout must be more than 0 minutes, not '0'" in error
 
 
 def test_later_stages_get_the_subtitle_tracks_and_detections_of_earlier_ones(dag):
@@ -129,10 +151,10 @@ def test_parsing_imports_no_media_or_ml_library():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-def _render(task, xcoms: dict) -> None:
+def _render(task, xcoms: dict, params: dict | None = None) -> None:
     """Render a task's templates with a stand-in for the task instance's XCom reads."""
     ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: xcoms[(task_ids, key)])
-    task.render_template_fields({"ti": ti, "params": {}, "task": task})
+    task.render_template_fields({"ti": ti, "params": params or {}, "task": task})
 
 
 def test_docker_runner_renders_worker_containers(monkeypatch):

@@ -85,6 +85,23 @@ def test_missing_mode_adds_stalled_claims_and_transient_failures_only(catalog):
                        discovery.PlannedRun(transient, "retry", f"retry__{transient.video_id}__abc")]
 
 
+def test_a_retry_repeats_the_failed_runs_options(catalog):
+    """A run that asked for a review (or another model) and failed for a transient reason is retried with
+    the same params: never published unreviewed by a sweep that took the defaults."""
+    reviewed, plain = objects("r.mp4", "p.mp4")
+    catalog.set_status(reviewed.video_id, "queued", dag_run_id="manual__1",
+                       run_options={"review": True, "review_timeout_minutes": 0.5, "whisper_model": "base"})
+    catalog.set_status(reviewed.video_id, "failed", stage="transcode", reason="throttled")
+    catalog.set_status(plain.video_id, "failed", stage="transcode", reason="throttled")
+    planned = discovery.plan([reviewed, plain], catalog, mode="missing", tag="t2")
+    runs = discovery.claim_runs(planned, catalog, discovered_by="backfill")
+    assert [r["conf"] for r in runs] == [
+        {"review": True, "review_timeout_minutes": 0.5, "whisper_model": "base", "video_key": "r.mp4",
+         "bucket": "media", "force": False},
+        {"video_key": "p.mp4", "bucket": "media", "force": False}]
+    assert discovery.plan([reviewed], catalog, mode="reprocess", tag="t3")[0].options == {}  # a fresh start
+
+
 def test_reprocess_mode_takes_everything_and_claims_forced_runs(catalog):
     published, = objects("p.mp4")
     catalog.set_status(published.video_id, "published", dag_run_id="video__x")

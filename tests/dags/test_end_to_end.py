@@ -137,6 +137,7 @@ def test_run_publishes_page_video_subtitles_and_item(published, s3, moto_endpoin
     assert item["renditions"] and item["subtitles"] and item["subtitle_languages"] == ["en"] and item["dag_run_id"]
     assert item["stream"]["hls_url"].endswith(f"site/videos/{vid}/stream/master.m3u8")
     assert item["stream"]["encrypted"] is False
+    assert "run_options" not in item  # the defaults: a retry would take the defaults of its time
 
     prefix = f"site/videos/{vid}/"
     expected = {"index.html": "text/html", "video.mp4": "video/mp4", "subtitles.vtt": "text/vtt",
@@ -342,6 +343,7 @@ def test_encrypted_stream_plays_with_a_token_and_not_without(protected, browser,
     vid, result = protected
     item = _item(moto_endpoint, vid)
     assert item["status"] == "published" and item["stream"]["encrypted"], result.stdout[-3000:]
+    assert item["run_options"] == {"encrypt": True}  # what a retry of this run would be started with
     folder = f"site/videos/{vid}/"
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     assert folder + "video.mp4" not in listed and not any(k.endswith(".mp4") and "/stream/" not in k

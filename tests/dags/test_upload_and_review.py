@@ -5,7 +5,8 @@ as ``make up`` starts it, with S3 events starting runs.
   Chromium, a file chosen on the page goes straight to S3, its run starts from the S3 event, and the
   page follows it to the published video's link. Files that are too large or no video are refused.
 - Caption review (param ``review``), through Airflow's REST API as a reviewer's client would: the run
-  waits in Required Actions with the transcript; approve, edit and reject each end as they should.
+  waits in Required Actions with the transcript; approve, edit and reject each end as they should, and
+  so does a review nobody answers in time (publish or fail, as the run says).
 """
 
 from __future__ import annotations
@@ -125,8 +126,10 @@ def test_a_file_chosen_on_the_page_is_uploaded_processed_and_published(page, sta
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == clip.read_bytes()  # the browser's bytes
     vid = video_id(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
     assert item(moto_endpoint, vid)["status"] == "published"
-    run = stack.run(PIPELINE, f"video__{vid}")
-    assert run and run["state"] == "success", run
+    # The page links the video once its item says published; the scheduler ends the run a moment later.
+    wait_until(lambda: (stack.run(PIPELINE, f"video__{vid}") or {}).get("state") in ("success", "failed"), 60,
+               "the run's end")
+    assert stack.run(PIPELINE, f"video__{vid}")["state"] == "success"
     assert stack.runs(EVENTS)  # started by the S3 event (polling is paused here), not by the page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "upload.png")
@@ -183,17 +186,25 @@ def test_files_too_large_or_not_video_are_refused_with_the_reason(page, tmp_path
 LIGHT = {"detect": False, "previews": False, "package": False}  # what the review does not touch
 
 
+TIMEOUT = {"review_timeout_minutes": 0.25}  # Airflow's scheduler looks for answers past due every 15 s
+ANSWERED = ("approve", "edit", "reject")
+
+
 @pytest.fixture(scope="module")
 def reviews(stack, clip, s3) -> dict[str, dict]:
-    """Three runs with review on, each waiting in Required Actions: to approve, edit and reject."""
+    """Runs with review on: three waiting in Required Actions, to approve, edit and reject; two that nobody
+    answers, one set to publish when its time is up and one to fail."""
     runs = {}
-    for name in ("approve", "edit", "reject"):
+    plans = {**{name: {} for name in ANSWERED}, "unanswered-publish": {**TIMEOUT, "review_on_timeout": "publish"},
+             "unanswered-fail": {**TIMEOUT, "review_on_timeout": "fail"}}
+    for name, params in plans.items():
         key = f"review/{name}.mp4"  # outside incoming/: only these runs, none from S3 events
         s3.upload_file(str(clip), BUCKET, key)
         vid = video_id(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
-        run_id = stack.trigger(PIPELINE, {"video_key": key, "review": True, **LIGHT}, run_id=f"review__{name}")
+        run_id = stack.trigger(PIPELINE, {"video_key": key, "review": True, **LIGHT, **params},
+                               run_id=f"review__{name}")
         runs[name] = {"key": key, "video_id": vid, "run_id": run_id}
-    for run in runs.values():
+    for run in (runs[name] for name in ANSWERED):
         path = f"/dags/{PIPELINE}/dagRuns/{run['run_id']}/taskInstances/review_captions"
         wait_until(lambda: stack.call("GET", path)["state"] == "awaiting_input", 600,
                    f"{path} waiting for a reviewer")
@@ -225,7 +236,7 @@ def test_the_run_waits_in_required_actions_with_the_transcript(stack, reviews, m
     assert "black cat" in field["value"].lower() and len(field["value"].splitlines()) >= 1
     listed = stack.call("GET", f"/dags/~/dagRuns/~/hitlDetails?dag_id={PIPELINE}")  # Required Actions
     assert {d["task_instance"]["dag_run_id"] for d in listed["hitl_details"]} >= {
-        r["run_id"] for r in reviews.values()}
+        reviews[name]["run_id"] for name in ANSWERED}
     waiting = item(moto_endpoint, run["video_id"])
     assert (waiting["status"], waiting["stage"]) == ("processing", "review_captions")
 
@@ -270,4 +281,29 @@ def test_a_rejected_video_ends_the_run_as_rejected_not_failed(stack, reviews, mo
     rejected = item(moto_endpoint, run["video_id"])
     assert rejected["status"] == "rejected" and rejected["failure_reason"] == "captions rejected by admin"
     assert rejected["caption_review"]["decision"] == "rejected"
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"site/videos/{run['video_id']}/")
+
+
+def test_unanswered_captions_are_published_as_transcribed_when_the_run_says_so(stack, reviews, moto_endpoint, s3):
+    run = reviews["unanswered-publish"]
+    assert finished(stack, run)["state"] == "success"
+    published = item(moto_endpoint, run["video_id"])
+    assert published["status"] == "published"
+    assert published["caption_review"] == {"decision": "approved", "by": None, "timed_out": True, "edited_cues": [],
+                                           "at": published["caption_review"]["at"]}
+    vtt = s3.get_object(Bucket=BUCKET, Key=f"site/videos/{run['video_id']}/subtitles.vtt")["Body"].read().decode()
+    assert "green tree" in vtt.replace("\n", " ")  # the transcript as it was
+
+
+def test_unanswered_captions_fail_the_run_at_once_when_the_run_says_so(stack, reviews, moto_endpoint, s3):
+    run = reviews["unanswered-fail"]
+    assert finished(stack, run)["state"] == "failed"
+    review = stack.call("GET", f"/dags/{PIPELINE}/dagRuns/{run['run_id']}/taskInstances/review_captions")
+    assert (review["state"], review["try_number"]) == ("failed", 1)  # not retried: that would only ask again
+    failed = item(moto_endpoint, run["video_id"])
+    assert (failed["status"], failed["stage"]) == ("failed", "review_captions")
+    assert failed["failure_reason"] == "nobody reviewed the captions within 0.25 minutes"
+    # Not permanent: the daily sweep retries it with the run's own params, so it asks for a review again.
+    assert not failed["failure_permanent"] and failed["run_options"]["review"] is True
+    assert failed["run_options"]["review_on_timeout"] == "fail"
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"site/videos/{run['video_id']}/")
