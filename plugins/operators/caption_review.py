@@ -77,6 +77,7 @@ class CaptionReviewOperator(ApprovalOperator):
         return review.timeout_policy(self.timeout_minutes or settings.review_timeout_minutes,
                                      self.on_timeout or settings.review_on_timeout)
 
+
 def _field(text: str) -> Param:
     """The form's text field, prefilled with the subtitles, one per line."""
     return Param(text, type="string", format="multiline", source="task",
