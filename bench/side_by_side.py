@@ -79,6 +79,7 @@ class Bench:
         self.clip, self.endpoint, self.home = clip, endpoint, home
         self.port = local_env.free_port()
         os.environ.update(local_env.airflow_env(home, endpoint, self.port))
+        os.environ["VIDEO_PIPELINE_SOURCE_PREFIXES"] = "incoming/,bench/"  # dags test's videos, apart from uploads
         self.env = dict(os.environ)
         self.settings = Settings.from_env()
         self.s3 = boto3.client("s3", endpoint_url=endpoint)

@@ -10,8 +10,10 @@ from airflow.sdk import Param, PokeReturnValue, XComArg, dag, task
 from operators.start_runs import start_video_runs
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
+from video_pipeline.run_params import Sources
 
 SETTINGS = Settings.from_env()
+SOURCES = Sources.from_settings(SETTINGS)
 ACTIVE = ["queued", "running"]
 
 
@@ -40,8 +42,12 @@ from the video id (and, for retries and reprocessing, from the backfill's first 
 """,
     default_args={"owner": "video-pipeline", "retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
-        "bucket": Param(SETTINGS.bucket, type="string", minLength=3, description="bucket to sweep"),
-        "prefix": Param(SETTINGS.incoming_prefix, type="string", description="key prefix to sweep"),
+        # What a run may be of (run_params.py): plan_page checks again before it lists anything.
+        "bucket": Param(SETTINGS.bucket, type="string", enum=list(SOURCES.buckets),
+                        description="bucket to sweep (SOURCE_BUCKETS)"),
+        "prefix": Param(SETTINGS.incoming_prefix, type="string", pattern=SOURCES.prefix_pattern,
+                        description=f"key prefix to sweep: {', '.join(SOURCES.prefixes)} or one under it "
+                                    "(SOURCE_PREFIXES)"),
         "since": Param(None, type=["null", "string"], format="date-time",
                        description="only objects last modified at or after this time (UTC)"),
         "until": Param(None, type=["null", "string"], format="date-time",
@@ -63,13 +69,19 @@ def video_backfill() -> None:
         """List after the cursor, keep what needs a run, claim a page of them; say where the next page starts."""
         from airflow.configuration import conf
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk.exceptions import AirflowFailException
 
         from video_pipeline import discovery, tracking
+        from video_pipeline.run_params import RunParamError
 
+        try:
+            SOURCES.check_prefix(params["bucket"], params["prefix"])
+        except RunParamError as refused:
+            raise AirflowFailException(str(refused)) from refused
         cursor, root = dag_run.conf.get("cursor"), dag_run.conf.get("root") or dag_run.run_id
         entries = discovery.list_objects(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
                                          params["bucket"], params["prefix"], start_after=cursor)
-        objects = discovery.select_listed(entries, params["bucket"], SETTINGS.extensions,
+        objects = discovery.select_listed(entries, params["bucket"], SETTINGS.extensions, sources=SOURCES,
                                           since=discovery.parse_bound(params["since"]),
                                           until=discovery.parse_bound(params["until"]))
         catalog = tracking.catalog(SETTINGS)

@@ -9,8 +9,10 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import PokeReturnValue, dag, task
 from operators.start_runs import start_video_runs
 from video_pipeline.config import Settings
+from video_pipeline.run_params import Sources
 
 SETTINGS = Settings.from_env()
+SOURCES = Sources.from_settings(SETTINGS)
 
 
 @dag(
@@ -61,7 +63,7 @@ def video_discovery() -> None:
         since = data_interval_end - timedelta(minutes=int(SETTINGS.discovery_lookback_minutes))
         entries = discovery.list_objects(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
                                          SETTINGS.bucket, SETTINGS.incoming_prefix)
-        objects = discovery.select_listed(entries, SETTINGS.bucket, SETTINGS.extensions, since=since)
+        objects = discovery.select_listed(entries, SETTINGS.bucket, SETTINGS.extensions, sources=SOURCES, since=since)
         catalog = tracking.catalog(SETTINGS)
         planned = discovery.plan(objects, catalog, mode="new")
         limit = conf.getint("core", "max_map_length")

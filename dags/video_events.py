@@ -8,8 +8,10 @@ from typing import Any
 from airflow.sdk import Asset, AssetWatcher, dag, task
 from operators.start_runs import start_video_runs
 from video_pipeline.config import Settings
+from video_pipeline.run_params import Sources
 
 SETTINGS = Settings.from_env()
+SOURCES = Sources.from_settings(SETTINGS)
 
 
 def uploads_asset(queue_url: str) -> Asset:
@@ -50,7 +52,8 @@ The triggerer long-polls `{SETTINGS.events_queue_url}` (an AssetWatcher with the
 `MessageQueueTrigger`, which hands SQS to the Amazon provider) and records each batch of messages
 as an event of the asset `video-pipeline-uploads`. A run of this DAG reads the events that
 triggered it (several batches when uploads come faster than runs), takes every object-created
-record under `{SETTINGS.incoming_prefix}` with a video extension, reads each object's current
+record under `{SETTINGS.incoming_prefix}` with a video extension that a run may take (in a source
+bucket, `VIDEO_PIPELINE_SOURCE_BUCKETS`; others are logged), reads each object's current
 ETag, drops videos already known with that ETag, and starts one `video_pipeline` run per new one
 (run id `video__<video_id>`; a message delivered twice, or a video also found by polling, is
 skipped). Messages are deleted only after their videos are claimed: a batch that no run reads
@@ -77,7 +80,8 @@ comes back after the queue's visibility timeout. `bootstrap` creates the queue a
             s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id)
             objects = []
             for bucket, key in discovery.keys_from_messages(m["Body"] for m in messages):
-                if not key.startswith(SETTINGS.incoming_prefix) or not discovery.is_video_key(key, SETTINGS.extensions):
+                if not (key.startswith(SETTINGS.incoming_prefix) and discovery.is_video_key(key, SETTINGS.extensions)
+                        and discovery.within_sources(SOURCES, bucket, key)):
                     continue
                 head = s3.head_object(key, bucket)
                 if head is not None:

@@ -9,10 +9,11 @@ from typing import Any
 from airflow.sdk import AssetAlias, AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 from operators.caption_review import CaptionReviewOperator
 from operators.video_stage import video_stage
-from video_pipeline import tracking
+from video_pipeline import model_params, run_params, tracking
 from video_pipeline.config import Settings
 
 SETTINGS = Settings.from_env()
+SOURCES = run_params.Sources.from_settings(SETTINGS)  # what a run may be of; a misconfiguration fails the parse
 PUBLISHED = AssetAlias("video-pipeline-published")
 # Only video_key must be given. Stage options left empty (null) take the worker's default
 # (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
@@ -82,9 +83,11 @@ or the REST API). The run registers the object (its id comes from bucket, key an
 it, then transcodes, transcribes (with an English track for other languages) and detects animals
 in parallel, makes previews (the poster prefers a frame with a detected animal), burns the
 subtitles in, and publishes the page. With `review`, a person approves, edits or rejects the
-captions first, in Airflow's Required Actions; a rejected video is not published. An object already published with the same ETag is a
-no-op unless `force`. Bad input fails at once, without retries: the item says why and the
-source is copied to the quarantine prefix.
+captions first, in Airflow's Required Actions; a rejected video is not published. A run takes only a video
+under the source prefixes of the source buckets (`VIDEO_PIPELINE_SOURCE_*`), and where review is the
+default (`VIDEO_PIPELINE_REVIEW=true`) it may not turn the review off, shorten it or publish unanswered.
+An object already published with the same ETag is a no-op unless `force`. Bad input fails at once,
+without retries: the item says why and the source is copied to the quarantine prefix.
 """,
     default_args={
         "owner": "video-pipeline",
@@ -95,15 +98,19 @@ source is copied to the quarantine prefix.
         "on_failure_callback": tracking.on_task_failure,
     },
     params={
-        "video_key": Param(type="string", minLength=1, description="S3 key of the video to process"),
-        "bucket": Param(SETTINGS.bucket, type=OPTIONAL_TEXT, minLength=3, description="S3 bucket of the video"),
+        # Checked again in register, with what a schema cannot say (run_params.py).
+        "video_key": Param(type="string", maxLength=run_params.MAX_KEY_BYTES, pattern=SOURCES.key_pattern,
+                           description="S3 key of the video to process, under "
+                                       f"{', '.join(SOURCES.prefixes)} (SOURCE_PREFIXES)"),
+        "bucket": Param(SETTINGS.bucket, type=OPTIONAL_TEXT, enum=[*SOURCES.buckets, None],
+                        description="S3 bucket of the video (SOURCE_BUCKETS)"),
         "force": _switch_param("force", "process again even if already published"),
         "ladder": Param(None, type=OPTIONAL_TEXT, pattern=r"^[1-9]\d*[02468](,[1-9]\d*[02468])*$",
                         description="rendition short sides in pixels, e.g. 1080,720,480,360 (never above the "
                                     "source); empty: the worker's ladder"),
         "transcribe": _switch_param("transcribe", "transcribe speech into subtitles"),
-        "whisper_model": Param(None, type=OPTIONAL_TEXT,
-                               description="Whisper model name or path; empty: the worker's model"),
+        "whisper_model": Param(None, type=OPTIONAL_TEXT, enum=[*model_params.allowed(SETTINGS, "whisper_model"), None],
+                               description="Whisper model, one of WHISPER_MODELS; empty: the worker's model"),
         "language": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z]{2,3}$",
                           description="declared language code (e.g. en); empty: detect the language"),
         "translate": _switch_param("translate", "an English subtitle track for speech in another language "
@@ -117,9 +124,8 @@ source is copied to the quarantine prefix.
                                    description="without an answer in time: publish the captions as transcribed, "
                                                f"or fail; empty: {SETTINGS.review_on_timeout} (REVIEW_ON_TIMEOUT)"),
         "detect": _switch_param("detect", "detect animals"),
-        "detect_model": Param(None, type=OPTIONAL_TEXT,
-                              description="YOLO weights, .pt or ONNX: a name (yolov8n.pt ... yolo11x.pt) or a "
-                                          "path on the worker; empty: the worker's model"),
+        "detect_model": Param(None, type=OPTIONAL_TEXT, enum=[*model_params.allowed(SETTINGS, "detect_model"), None],
+                              description="YOLO weights, one of DETECT_MODELS; empty: the worker's model"),
         "detect_classes": Param(None, type=OPTIONAL_TEXT, pattern=r"^[a-z ]+(,[a-z ]+)*$",
                                 description="COCO class names to keep, comma-separated; empty: the worker's "
                                             "animal classes"),
@@ -139,7 +145,13 @@ def video_pipeline() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from video_pipeline.identity import video_id
+        from video_pipeline.uploads import uploaded_name
 
+        try:  # before anything is read: the schema checked when the run was created, this checks again
+            run_params.check_run(SETTINGS, SOURCES, params)
+            model_params.check(SETTINGS, params)
+        except run_params.RunParamError as refused:
+            raise AirflowFailException(str(refused)) from refused
         bucket, key = params.get("bucket") or SETTINGS.bucket, params["video_key"]
         head = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).head_object(key, bucket)
         if head is None:
@@ -164,6 +176,7 @@ def video_pipeline() -> None:
             "bucket": bucket,
             "key": key,
             "etag": etag,
+            "name": uploaded_name(head),  # the upload page's file name, the page's title; None otherwise
             "source": f"s3://{bucket}/{key}",
             "work": f"s3://{SETTINGS.bucket}/{SETTINGS.work_prefix}{vid}",
             "done": done,
@@ -223,12 +236,17 @@ def video_pipeline() -> None:
     @task(multiple_outputs=True, trigger_rule="none_failed")
     def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
                        transcribe: dict[str, Any] | None, captions: dict[str, Any] | None) -> dict:
-        """The ladder to package, its subtitle tracks, and (encrypt) the video's private key object."""
+        """The ladder to package, its subtitle tracks, and (encrypt) the video's private key object.
+
+        An encrypted stream gets no subtitle track: the packager writes text tracks in the clear.
+        """
         transcribe = _final(transcribe, captions)
         if not _switch(params, "package"):
             return {"source": "", "args": None}
-        args = _subtitle_tracks(transcribe, "vtt") if transcribe and transcribe.get("speech") else []
-        if _switch(params, "encrypt"):
+        encrypt = _switch(params, "encrypt")
+        speech = bool(transcribe and transcribe.get("speech"))
+        args = _subtitle_tracks(transcribe, "vtt") if speech and not encrypt else []
+        if encrypt:
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             from video_pipeline.keys import ensure_key
@@ -258,7 +276,7 @@ def video_pipeline() -> None:
                 s3=S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
                 catalog=tracking.catalog(SETTINGS),
                 settings=SETTINGS,
-                video={k: video[k] for k in ("video_id", "bucket", "key", "etag", "source")},
+                video={k: video.get(k) for k in ("video_id", "bucket", "key", "etag", "name", "source")},
                 manifests={"probe": probe, "transcode": transcode, "transcribe": _final(transcribe, captions),
                            "detect": detect, "previews": previews, "burn": burn, "package": package},
                 run_id=run_id,
@@ -277,17 +295,19 @@ def video_pipeline() -> None:
     def stage(name: str, **kwargs: Any):
         return video_stage(stage=name, dest=_register_value("work") + f"/{name}/", **stage_defaults, **kwargs)
 
-    source = _register_value("source")
-    probe = stage("probe", source=source, stage_args=[])
+    # One run, one file: every stage that reads the upload reads the version register saw (its ETag);
+    # one replaced or deleted meanwhile fails the run (stages.SourceChanged), and gets a run of its own.
+    upload = {"source": _register_value("source"), "source_etag": _register_value("etag")}
+    probe = stage("probe", stage_args=[], **upload)
     gate >> probe
     # Every later stage's execution_timeout follows the duration that probe measured.
     probed = {"probed": probe.output}
-    transcode = stage("transcode", source=source, stage_args=video["args_transcode"], **probed)
-    transcribe = stage("transcribe", source=source, stage_args=video["args_transcribe"], **probed)
-    detect = stage("detect", source=source, stage_args=video["args_detect"], **probed)
+    transcode = stage("transcode", stage_args=video["args_transcode"], **upload, **probed)
+    transcribe = stage("transcribe", stage_args=video["args_transcribe"], **upload, **probed)
+    detect = stage("detect", stage_args=video["args_detect"], **upload, **probed)
     # After detect: the poster prefers a frame with an animal that detect followed.
-    previews = stage("previews", source=source, stage_args=previews_inputs(video["args_previews"], detect.output),
-                     trigger_rule="none_failed", **probed)
+    previews = stage("previews", stage_args=previews_inputs(video["args_previews"], detect.output),
+                     trigger_rule="none_failed", **upload, **probed)
 
     # Caption review (param review): a person answers in Required Actions; a rejection skips all below it.
     review = CaptionReviewOperator(

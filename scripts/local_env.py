@@ -65,6 +65,16 @@ def license_env(home: Path) -> dict[str, str]:
     return {"VIDEO_PIPELINE_LICENSE_SECRET": path.read_text().strip()}
 
 
+def docker_credentials_file(home: Path) -> str:
+    """The local keys as a shared credentials file, for the docker runner's containers: they get keys from
+    a file mounted read-only, never in their environment (containers.py)."""
+    path = home / "aws-credentials"
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text("[default]\naws_access_key_id = local\naws_secret_access_key = local\n")
+    return str(path)
+
+
 def worker_models() -> dict[str, str]:
     """Local weights where this machine has them; otherwise the worker downloads the standard models."""
     try:
@@ -126,4 +136,6 @@ def airflow_env(home: Path, endpoint: str, port: int = AIRFLOW_PORT) -> dict[str
         "VIDEO_PIPELINE_DOCKER_NETWORK_MODE": os.environ.get("VIDEO_PIPELINE_DOCKER_NETWORK_MODE") or "host",
         "VIDEO_PIPELINE_DOCKER_MOUNTS": os.environ.get("VIDEO_PIPELINE_DOCKER_MOUNTS")
         or local_models.docker_mounts(models),
+        "VIDEO_PIPELINE_DOCKER_AWS_CREDENTIALS_FILE": os.environ.get("VIDEO_PIPELINE_DOCKER_AWS_CREDENTIALS_FILE")
+        or docker_credentials_file(home),
     }

@@ -153,7 +153,7 @@ def automatic_run(api: AirflowAPI, vid: str, timeout_s: float = 180) -> str | No
 
 
 def page_url(settings, vid: str, item: dict) -> str:
-    """The video's page; an encrypted one's with a playback token for it (``?token=``)."""
+    """The video's page; an encrypted one's with a playback token for it in the fragment (``#token=``)."""
     url = settings.site_url(f"{settings.site_prefix}videos/{vid}/index.html")
     if not item.get("stream", {}).get("encrypted"):
         return url
@@ -162,7 +162,7 @@ def page_url(settings, vid: str, item: dict) -> str:
 
     token = mint(license_env(HOME)["VIDEO_PIPELINE_LICENSE_SECRET"], key_id(vid),
                  int(settings.license_token_ttl_s), time.time())
-    return f"{url}?token={quote(token)}"
+    return f"{url}#token={quote(token)}"
 
 
 def demo(video: Path | None, force: bool, encrypt: bool) -> None:

@@ -4,8 +4,8 @@
 //   data-dash, data-hls            on the video: the adaptive stream, played with Shaka Player
 //                                  where Media Source Extensions exist (else the MP4 <source>)
 //   data-license-url, data-key-id  on the video: an encrypted stream and where its ClearKey is;
-//                                  the page's own ?token= (its playback token) goes with the license
-//                                  request as "Authorization: Bearer", kept out of the endpoint's logs
+//                                  the playback token from the page's address (#token=) goes with the
+//                                  license request as "Authorization: Bearer", never in a URL
 //   data-subtitles                 a <select> filled with the stream's subtitle tracks
 //   data-seek="12.5"               a click plays the video from 12.5 s
 //   data-end="15"                  with data-seek: the transcript line is marked while it plays
@@ -17,6 +17,7 @@
 "use strict";
 
 (() => {
+  const token = takeToken();
   const video = document.querySelector("video[data-player]");
   if (!video) return;
   const status = document.querySelector("[data-player-status]");
@@ -36,7 +37,6 @@
         return;
       }
       player.configure({ drm: { servers: { "org.w3.clearkey": licenseUrl } } });
-      const token = new URLSearchParams(window.location.search).get("token");
       const { LICENSE } = shaka.net.NetworkingEngine.RequestType;
       if (token) {
         player.getNetworkingEngine().registerRequestFilter((type, request) => {
@@ -70,6 +70,19 @@
     menu.addEventListener("change", choose);
     choose();
     menu.closest("[hidden]")?.removeAttribute("hidden");
+  }
+  // The playback token, from the address's fragment (#token=), which a browser never sends: not to the
+  // site (its access logs), not in a Referer. It leaves the address bar at once, so the history and a
+  // link copied from there hold no token; any other part of the fragment (#t=) stays.
+  function takeToken() {
+    const fragment = new URLSearchParams(window.location.hash.slice(1));
+    const found = fragment.get("token");
+    if (found === null) return null;
+    fragment.delete("token");
+    const rest = fragment.toString();
+    const { pathname, search } = window.location;
+    history.replaceState(history.state, "", `${pathname}${search}${rest ? `#${rest}` : ""}`);
+    return found;
   }
   // #t=12.5 (a media fragment, as search results link to a moment): seek there once the video can.
   function seekToFragment() {

@@ -46,11 +46,11 @@
         li.dataset.state = kind;
       },
       progress(share) { bar.value = Math.round(share * 100); },
-      done(href, label) {
+      done(href, title) {
         bar.value = 100;
         const a = document.createElement("a");
         a.href = href;
-        a.textContent = label;
+        a.textContent = title || file.name; // the file's own name, never its key (a random folder)
         a.dataset.published = "";
         state.replaceChildren("Published: ", a);
         li.dataset.state = "published";
@@ -82,7 +82,7 @@
     for (;;) {
       const upload = await json(status);
       const item = upload.item || {};
-      if (item.status === "published" && item.page_url) return ui.done(item.page_url, item.title || key);
+      if (item.status === "published" && item.page_url) return ui.done(item.page_url, item.title);
       if (item.status === "failed") return ui.say(`Failed in ${item.stage || "a stage"}: ${item.failure_reason || "see the run's logs"}`, "failed");
       if (item.status === "rejected") return ui.say(`Rejected in review: ${item.failure_reason || ""}`, "failed");
       let run = null;

@@ -10,7 +10,7 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
 from video_pipeline import review
-from video_pipeline.config import Settings
+from video_pipeline.config import Settings, listed
 
 
 class CaptionReviewOperator(ApprovalOperator):
@@ -20,7 +20,7 @@ class CaptionReviewOperator(ApprovalOperator):
     per subtitle. A rejection skips everything after it (burn, package, publish) and marks the item
     ``rejected``: the run ends, not failed. With no answer within ``timeout_minutes`` the captions are
     published as they are (``on_timeout`` publish), or the task fails at once, without a retry that
-    would only ask again (``fail``).
+    would only ask again (``fail``). With ``REVIEWERS`` set, only those users may answer.
 
     :param transcribe: the transcribe stage's manifest (templated)
     :param video_id: the video's id, for its item (templated)
@@ -39,8 +39,10 @@ class CaptionReviewOperator(ApprovalOperator):
         # own, from the templated fields, replace them in execute.
         settings = Settings.from_env()
         wait, defaults = review.timeout_policy(settings.review_timeout_minutes, settings.review_on_timeout)
+        # REVIEWERS: only they may answer (HITL's assigned users, by user id: the name, for the simple auth manager).
+        reviewers = [{"id": name, "name": name} for name in listed(settings.reviewers)] or None
         super().__init__(subject="Review the captions", params=params, response_timeout=wait, defaults=defaults,
-                         ignore_downstream_trigger_rules=True, **kwargs)
+                         assigned_users=reviewers, ignore_downstream_trigger_rules=True, **kwargs)
         self.transcribe = transcribe
         self.video_id = video_id
         self.timeout_minutes = timeout_minutes

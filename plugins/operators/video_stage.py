@@ -19,13 +19,16 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from video_pipeline.config import Settings
-from video_pipeline.containers import container_options
+from video_pipeline.containers import container_options, ensure_network
 from video_pipeline.stage_timeouts import stage_timeout
 from video_pipeline.stages import BACKGROUND_NICENESS, BACKGROUND_STAGES, stage_outcome, worker_args
 
 
 class StageFields:
     """What every runner takes from the DAG: the stage and its rendered source, dest and options.
+
+    ``source_etag`` pins the version of the source to read (the upload's ETag that register
+    recorded): a source replaced or deleted since fails the stage (``stages.SourceChanged``).
 
     A mixin before the operator class: it takes these keyword arguments and passes the rest on.
     ``probed`` is the probe stage's manifest (an XComArg in the DAG): once it is rendered, the
@@ -35,6 +38,7 @@ class StageFields:
     """
 
     command_field: str | None = None
+    stage_template_fields = ("source", "source_etag", "dest", "stage_args", "probed")
 
     def __init__(
         self,
@@ -44,12 +48,14 @@ class StageFields:
         dest: str,
         stage_args: list[str] | None = None,
         probed: Any = None,
+        source_etag: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("execution_timeout", stage_timeout(stage, None, Settings.from_env().stage_timeouts))
         super().__init__(**kwargs)
         self.stage = stage
         self.source = source
+        self.source_etag = source_etag
         self.dest = dest
         self.stage_args = stage_args
         self.probed = probed
@@ -57,7 +63,7 @@ class StageFields:
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         if self.command_field and self.stage_args is not None:
-            setattr(self, self.command_field, worker_args(self.stage, self.source, self.dest, self.stage_args))
+            setattr(self, self.command_field, self.cli_args())
 
     def pre_execute(self, context: Any) -> None:
         super().pre_execute(context)
@@ -65,6 +71,10 @@ class StageFields:
         if duration is not None:
             self.execution_timeout = stage_timeout(self.stage, duration, Settings.from_env().stage_timeouts)
             self.log.info("%s may run for %s (a %.1f s video)", self.stage, self.execution_timeout, duration)
+
+    def cli_args(self) -> list[str]:
+        """The worker CLI arguments after ``video-worker``, as rendered."""
+        return worker_args(self.stage, self.source, self.dest, self.stage_args, self.source_etag)
 
     def _skip_if_disabled(self) -> None:
         if self.stage_args is None:
@@ -76,12 +86,13 @@ class VideoStageOperator(StageFields, BaseOperator):
 
     :param stage: the worker stage (probe, transcode, transcribe, detect, previews, burn)
     :param source: input URI (templated)
+    :param source_etag: the version of ``source`` to read, its ETag (templated); None: whatever is there
     :param dest: output prefix URI (templated)
     :param stage_args: extra CLI options (templated); None skips the task (stage disabled)
     :param worker_command: how to call the worker CLI
     """
 
-    template_fields = ("source", "dest", "stage_args", "probed")
+    template_fields = StageFields.stage_template_fields
     ui_color = "#e8f4ff"
 
     def __init__(self, *, worker_command: str = "video-worker", **kwargs: Any) -> None:
@@ -95,7 +106,7 @@ class VideoStageOperator(StageFields, BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         self._skip_if_disabled()
         command = [*background_prefix(self.stage), *shlex.split(self.worker_command),
-                   *worker_args(self.stage, self.source, self.dest, self.stage_args)]
+                   *self.cli_args()]
         result = self.hook.run_command(command=command, env=dict(os.environ))
         return stage_outcome(self.stage, result.exit_code, result.output)
 
@@ -107,17 +118,23 @@ class VideoStageDockerOperator(StageFields, DockerOperator):
     """Run a worker stage in the worker image; the last line of the container's stdout is the manifest.
 
     The container is removed once its exit code is read, whatever the outcome, and stopping
-    the task stops and removes it.
+    the task stops and removes it. A ``network_mode`` that names no network yet is made first, for
+    the stages alone (``containers.ensure_network``; ``network_egress``: with a route out).
     """
 
-    template_fields = (*DockerOperator.template_fields, "source", "dest", "stage_args", "probed")
+    template_fields = (*DockerOperator.template_fields, *StageFields.stage_template_fields)
     command_field = "command"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, network_egress: bool = False, **kwargs: Any) -> None:
         super().__init__(**{"mount_tmp_dir": False, **kwargs, "auto_remove": "never"})
+        self.network_egress = network_egress
 
     def execute(self, context: Any) -> dict[str, Any]:
         self._skip_if_disabled()
+        if ensure_network(self.cli, self.network_mode, egress=self.network_egress):
+            route = ("with a route out" if self.network_egress
+                     else "internal, no route out (VIDEO_PIPELINE_DOCKER_NETWORK_EGRESS=true gives one)")
+            self.log.info("Made the stage network %s: %s", self.network_mode, route)
         try:
             try:
                 super().execute(context)
@@ -170,12 +187,12 @@ def _text(line: str | bytes | None) -> str:
 
 def video_stage(
     *, stage: str, source: Any, dest: Any, stage_args: Any = None, probed: Any = None,
-    settings: Settings | None = None, **kwargs: Any,
+    source_etag: Any = None, settings: Settings | None = None, **kwargs: Any,
 ) -> BaseOperator:
     """The stage task for the configured runner (``local``, ``docker`` or ``kubernetes``)."""
     settings = settings or Settings.from_env()
-    common = {"task_id": stage, "stage": stage, "source": source, "dest": dest, "stage_args": stage_args,
-              "probed": probed, **kwargs}
+    common = {"task_id": stage, "stage": stage, "source": source, "source_etag": source_etag, "dest": dest,
+              "stage_args": stage_args, "probed": probed, **kwargs}
     if settings.runner == "local":
         return VideoStageOperator(worker_command=settings.worker_command, **common)
     if settings.runner == "docker":

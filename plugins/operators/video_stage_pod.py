@@ -31,7 +31,7 @@ class VideoStagePodOperator(StageFields, KubernetesPodOperator):
     other runners. A pod that never ran (unschedulable, image not pulled) is an Airflow error, retried.
     """
 
-    template_fields = (*KubernetesPodOperator.template_fields, "source", "dest", "stage_args", "probed")
+    template_fields = (*KubernetesPodOperator.template_fields, *StageFields.stage_template_fields)
     command_field = "arguments"
 
     def __init__(self, **kwargs: Any) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.identity import video_id
+from video_pipeline.run_params import RunParamError, Sources
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,17 @@ def is_video_key(key: str, extensions: frozenset[str]) -> bool:
     return "*" in extensions or ("." in name and name.rsplit(".", 1)[-1].lower() in extensions)
 
 
+def within_sources(sources: Sources, bucket: str, key: str) -> bool:
+    """Whether a run may take the object (run_params.py): a run its register would refuse is never started,
+    and its item never claimed; one that is not is logged with the reason."""
+    try:
+        sources.check(bucket, key)
+    except RunParamError as refused:
+        log.warning("no run for an object outside the sources: %s", refused)
+        return False
+    return True
+
+
 def list_objects(s3: Any, bucket: str, prefix: str, *, start_after: str | None = None) -> Iterator[dict[str, Any]]:
     """``list_objects_v2`` entries under the prefix, in key order, after ``start_after``."""
     kwargs = {"Bucket": bucket, "Prefix": prefix, **({"StartAfter": start_after} if start_after else {})}
@@ -53,15 +65,16 @@ def list_objects(s3: Any, bucket: str, prefix: str, *, start_after: str | None =
         yield from page.get("Contents", [])
 
 
-def select_listed(entries: Iterable[dict[str, Any]], bucket: str, extensions: frozenset[str], *,
+def select_listed(entries: Iterable[dict[str, Any]], bucket: str, extensions: frozenset[str], *, sources: Sources,
                   since: datetime | None = None, until: datetime | None = None) -> list[S3Object]:
-    """The listing's videos whose LastModified is in [since, until)."""
+    """The listing's videos whose LastModified is in [since, until), those a run may take."""
     return [
         S3Object(bucket, entry["Key"], entry["ETag"].strip('"'))
         for entry in entries
         if is_video_key(entry["Key"], extensions)
         and (since is None or entry["LastModified"] >= since)
         and (until is None or entry["LastModified"] < until)
+        and within_sources(sources, bucket, entry["Key"])
     ]
 
 

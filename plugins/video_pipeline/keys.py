@@ -28,15 +28,19 @@ def key_uri(settings: Settings, kid: str) -> str:
 
 
 def ensure_key(s3: Any, settings: Settings, video_id: str) -> str:
-    """The URI of the video's key object, created with a random key the first time."""
+    """The URI of the video's key object, created with a random key the first time.
+
+    The write is conditional (``If-None-Match: *``): of two runs of one video at once, only the first
+    creates the key; the other's write is refused (412) and it packages with the key already there,
+    so no run's segments end up under a key that was overwritten. S3 answers 409 while another
+    conditional write of the key is in flight; that raises, and the task's retry then gets the 412.
+    """
     kid = key_id(video_id)
-    name = f"{settings.keys_prefix}{kid}.json"
+    body = {"key_id": kid, "key": secrets.token_hex(16), "video_id": video_id}
     try:
-        s3.head_object(Bucket=settings.bucket, Key=name)
+        s3.put_object(Bucket=settings.bucket, Key=f"{settings.keys_prefix}{kid}.json", Body=json.dumps(body).encode(),
+                      ContentType="application/json", ServerSideEncryption="AES256", IfNoneMatch="*")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+        if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
             raise
-        body = {"key_id": kid, "key": secrets.token_hex(16), "video_id": video_id}
-        s3.put_object(Bucket=settings.bucket, Key=name, Body=json.dumps(body).encode(),
-                      ContentType="application/json", ServerSideEncryption="AES256")
     return key_uri(settings, kid)

@@ -3,7 +3,8 @@
 The keys live in private objects (keys.py) and this is their only way out. Key ids are public
 (they are in the MPD), so a key goes only to a request whose ``Authorization: Bearer`` token
 (tokens.py) is valid for that key; without ``VIDEO_PIPELINE_LICENSE_SECRET`` every request is
-refused. ``make up`` runs it locally; in production run it as a container (or behind API
+refused. The token comes in that header only, never in a URL (the page takes it from its own
+address's fragment, player.js), so no access log holds it. ``make up`` runs it locally; in production run it as a container (or behind API
 Gateway) and set ``VIDEO_PIPELINE_LICENSE_URL`` to its address::
 
     PYTHONPATH=plugins python -m video_pipeline.license serve --port 5001
@@ -38,6 +39,9 @@ from video_pipeline.tokens import TokenError, b64url, mint, unb64url, verify
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024  # a ClearKey request names a few key ids; anything bigger is not one
+# Key ids one request may name. A video here has one key (keys.py) and a player asks for the key ids of
+# one stream's init data; 8 leaves room for multi-key streams. Each distinct key id costs an S3 read.
+MAX_KIDS = 8
 NO_STORE = {"Cache-Control": "no-store"}  # keys and refusals are per request, never cached
 
 
@@ -46,11 +50,13 @@ class _TooLarge(Exception):
 
 
 def parse(body: bytes) -> tuple[list[str], str]:
-    """The key ids (hex) and session type of a ClearKey license request."""
+    """The distinct key ids (hex) and session type of a ClearKey license request, at most MAX_KIDS of them."""
     request = json.loads(body)
     if not isinstance(request, dict) or not request.get("kids"):
         raise ValueError("no kids")
-    return [unb64url(kid).hex() for kid in request["kids"]], request.get("type", "temporary")
+    if len(request["kids"]) > MAX_KIDS:
+        raise ValueError(f"at most {MAX_KIDS} key ids in a request, not {len(request['kids'])}")
+    return list(dict.fromkeys(unb64url(kid).hex() for kid in request["kids"])), request.get("type", "temporary")
 
 
 def respond(kids: list[str], session_type: str, lookup: Callable[[str], str | None]) -> dict[str, Any]:

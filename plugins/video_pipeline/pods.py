@@ -1,9 +1,10 @@
 """How the kubernetes runner's pods are set up, from ``VIDEO_PIPELINE_K8S_*`` settings.
 
 The same worker image and CLI as the docker runner. GPU stages (transcribe, detect) request
-``nvidia.com/gpu`` and go to the GPU nodes (node selector, tolerations); the others get CPU and
-memory requests only. Credentials never enter the pod spec: a Secret (``K8S_ENV_SECRET``) or the
-service account's IAM role provides them.
+``nvidia.com/gpu`` and go to the GPU nodes (node selector, tolerations). Every pod has CPU and memory
+requests and limits (by default the same: a video that needs more memory is its own pod's OOM kill, not
+the node's). Credentials never enter the pod spec: a Secret (``K8S_ENV_SECRET``) or the service
+account's IAM role provides them.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def pod_options(settings: Settings, stage: str) -> dict[str, Any]:
 
     gpu = stage in GPU_STAGES
     requests = {"cpu": settings.k8s_cpu, "memory": settings.k8s_memory}
-    limits = {"nvidia.com/gpu": settings.k8s_gpus} if gpu else {}
+    limits = {"cpu": settings.k8s_cpu_limit or settings.k8s_cpu,
+              "memory": settings.k8s_memory_limit or settings.k8s_memory,
+              **({"nvidia.com/gpu": settings.k8s_gpus} if gpu else {})}
     env = {**worker_environment(), "VIDEO_WORKER_RESULT_FILE": RESULT_FILE}
     secret = settings.k8s_env_secret
     return {
@@ -63,7 +66,7 @@ def pod_options(settings: Settings, stage: str) -> dict[str, Any]:
         "labels": {STAGE_LABEL: stage, "app.kubernetes.io/name": "video-pipeline-worker"},
         "env_vars": [k8s.V1EnvVar(name=name, value=value) for name, value in sorted(env.items())],
         "env_from": [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))] if secret else None,
-        "container_resources": k8s.V1ResourceRequirements(requests=requests, limits=limits or None),
+        "container_resources": k8s.V1ResourceRequirements(requests=requests, limits=limits),
         "node_selector": parse_selector(settings.k8s_gpu_node_selector) if gpu else None,
         "tolerations": parse_tolerations(settings.k8s_gpu_tolerations) if gpu else None,
     }

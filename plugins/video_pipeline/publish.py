@@ -23,7 +23,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from boto3.s3.transfer import TransferConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from video_pipeline import media_types, search_index
+from video_pipeline import csp, media_types, search_index
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 
@@ -45,6 +45,9 @@ PAGE_CACHE = "public, max-age=60"
 # One CopyObject per file up to its 5 GiB limit; bigger files (a long 1080p rendition) go in parts.
 COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 COPY_THREADS = 8
+# What an encrypted video keeps off the site: its key opens only the stream, so its transcript, subtitles,
+# detections, thumbnails and previews would show what the key protects. They stay in the work prefix.
+PRIVATE_STAGES = ("transcribe", "detect", "previews", "burn")
 
 
 class Superseded(Exception):
@@ -62,8 +65,9 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
     video_id = video["video_id"]
     _check_owner(catalog, video_id, run_id)
     folder = f"{settings.site_prefix}videos/{video_id}/"
-    title = _title(video["key"], settings.incoming_prefix)
+    title = video.get("name") or _title(video["key"], settings.incoming_prefix)  # the upload page's name
     env = _environment()
+    manifests = _shown(manifests)
     files = _files(manifests)
     previous = _read_json(s3, settings.bucket, folder + search_index.DOC) or {}
 
@@ -76,6 +80,9 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: dict[s
         uploaded.append(player_key)
         context["stream"]["player"] = _href(player_key, folder.rstrip("/"))
         context["stream"]["license_url"] = settings.license_url
+    # An encrypted video's page may also ask the license endpoint for its key.
+    license_source = csp.source(settings.license_url, "VIDEO_PIPELINE_LICENSE_URL") if _protected(manifests) else ""
+    context["csp"] = csp.policy(csp.SITE, license_source)
     uploaded += _render(s3, env, "video.html.j2", context, settings.bucket, folder + PAGE,
                         statics=("style.css", "player.js", "favicon.svg"))
     cues = _search_cues(s3, manifests, files)
@@ -152,6 +159,12 @@ def _subtitle_tracks(transcribe: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def _protected(manifests: dict[str, dict[str, Any] | None]) -> bool:
     return bool((manifests.get("package") or {}).get("encrypted"))
+
+
+def _shown(manifests: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any] | None]:
+    """The stages whose files and words go on the site (and in the item): all of them, but for an
+    encrypted video only probe, transcode and package: its page shows the stream and nothing else."""
+    return {**manifests, **dict.fromkeys(PRIVATE_STAGES)} if _protected(manifests) else manifests
 
 
 def _put_player(s3: Any, settings: Settings) -> str:
@@ -273,8 +286,9 @@ def _put_index(s3: Any, env: Environment, catalog: VideoCatalog, settings: Setti
     others = [item for item in catalog.published() if item["video_id"] != video_id and item.get("page_key")]
     items = sorted([catalog.get(video_id), *others], key=lambda i: i.get("published_at", ""), reverse=True)
     videos = [_entry(settings, item) for item in items]
-    return _render(s3, env, "index.html.j2", {"videos": videos, "search": search_index.INDEX}, settings.bucket,
-                   settings.site_prefix + PAGE, statics=("style.css", "favicon.svg", "search.js"))
+    context = {"videos": videos, "search": search_index.INDEX, "csp": csp.policy(csp.SITE)}
+    return _render(s3, env, "index.html.j2", context, settings.bucket, settings.site_prefix + PAGE,
+                   statics=("style.css", "favicon.svg", "search.js"))
 
 
 def _entry(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
@@ -389,7 +403,8 @@ def _download(href: str, label: str, detail: str = "", size_bytes: int | None = 
 
 
 def _title(key: str, incoming_prefix: str) -> str:
-    """The name the file was uploaded with: the key below the incoming prefix, else its last part.
+    """The title of a video uploaded other than by the upload page (an S3 event's, the CLI's), which
+    carries no name of its own: the key below the incoming prefix, else its last part.
 
     Not only the last part under the prefix: a name may hold a slash (``a </b> c.mp4``).
     """

@@ -1,9 +1,10 @@
 """Worker stage invocations and their outcomes, shared by the local, Docker and Kubernetes runners.
 
 The worker's contract: exit 0 with a JSON manifest as the last line; 2 for a
-permanent input error; 3 for invalid options or a configuration error (a tool the
-worker cannot run); both: fail now, no retry, and only 2 quarantines. Any other
-exit, a process killed by a signal included (out of memory), is worth a retry.
+permanent input error (kind "input"), or for a source that changed since register
+pinned its ETag (kind "changed"); 3 for invalid options or a configuration error (a
+tool the worker cannot run); all: fail now, no retry, and only "input" quarantines.
+Any other exit, a process killed by a signal included (out of memory), is worth a retry.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ BACKGROUND_CPU_SHARE = 0.25  # docker runner: a quarter of a stage's CPU shares 
 RETRIED = "retried while retries remain"
 
 
-class PermanentInputError(AirflowFailException):
-    """The video itself can never be processed: fail without retries, quarantine it, say why."""
+class PermanentFailure(AirflowFailException):
+    """This video id can never be processed: fail without retries (sweeps skip it too), say why."""
 
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(f"{stage}: {reason}")
@@ -32,9 +33,20 @@ class PermanentInputError(AirflowFailException):
         self.reason = reason
 
 
-def worker_args(stage: str, source: str, dest: str, stage_args: list[str] | None) -> list[str]:
-    """The CLI arguments after ``video-worker``."""
-    return [stage, "--source", source, "--dest", dest, *(stage_args or [])]
+class PermanentInputError(PermanentFailure):
+    """The video itself can never be processed: quarantine it as well."""
+
+
+class SourceChanged(PermanentFailure):
+    """The upload was replaced or deleted during the run: nothing to quarantine, since the new
+    object is not what this run checked; it gets its own run (its ETag, its own video id)."""
+
+
+def worker_args(stage: str, source: str, dest: str, stage_args: list[str] | None,
+                source_etag: str | None = None) -> list[str]:
+    """The CLI arguments after ``video-worker``; ``source_etag`` pins the version of the source to read."""
+    pin = ["--source-etag", source_etag] if source_etag else []
+    return [stage, "--source", source, *pin, "--dest", dest, *(stage_args or [])]
 
 
 def killed_by(exit_code: int | None) -> int | None:
@@ -67,9 +79,9 @@ def _result_line(last_line: str) -> dict[str, Any]:
 def stage_outcome(stage: str, exit_code: int | None, last_line: str) -> dict[str, Any]:
     """The manifest of a successful run, or the matching Airflow exception.
 
-    The exit code decides; the result line's ``kind`` only tells invalid options from a
-    configuration error, and keeps a wrapper that flattens exit codes from turning a
-    permanent error into retries.
+    The exit code decides; the result line's ``kind`` only tells a changed source from an
+    input error and invalid options from a configuration error, and keeps a wrapper that
+    flattens exit codes from turning a permanent error into retries.
     """
     result = _result_line(last_line)
     seen = f"the last line was {last_line[-500:]!r}" if last_line else "no output"
@@ -84,6 +96,8 @@ def stage_outcome(stage: str, exit_code: int | None, last_line: str) -> dict[str
                                f"{result.get('error') or seen}")
     error = result.get("error") or f"exited {exit_code} without a result line: {seen}"
     kind = result.get("kind")
+    if kind == "changed":
+        raise SourceChanged(stage, error)
     if exit_code == 2 or kind == "input":
         raise PermanentInputError(stage, error)
     if kind == "config":

@@ -2,8 +2,10 @@
 
 Stage tasks report ``processing`` with their stage when they start. A final
 failure marks the item ``failed`` with the stage and reason; a permanent input
-error also copies the source to the quarantine prefix, so nothing is lost and
-the incoming prefix can be cleaned without losing the evidence.
+error also copies the source (the version register pinned) to the quarantine
+prefix, so nothing is lost and the incoming prefix can be cleaned without losing
+the evidence. A source replaced during the run is not copied: it is not what the
+run checked, and it gets its own run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
-from video_pipeline.stages import PermanentInputError
+from video_pipeline.stages import PermanentFailure, PermanentInputError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def _video(context: Any) -> dict[str, Any] | None:
     video_id = ti.xcom_pull(task_ids=REGISTER_TASK_ID, key="video_id")
     if not video_id:
         return None
-    return {k: ti.xcom_pull(task_ids=REGISTER_TASK_ID, key=k) for k in ("video_id", "bucket", "key")}
+    return {k: ti.xcom_pull(task_ids=REGISTER_TASK_ID, key=k) for k in ("video_id", "bucket", "key", "etag")}
 
 
 def on_stage_start(context: Any) -> None:
@@ -63,10 +65,11 @@ def on_task_failure(context: Any) -> None:
     error = context.get("exception")
     stage = context["ti"].task_id
     # Sweeps retry transient failures, never permanent ones (see discovery.py).
-    fields: dict[str, Any] = {"failure_permanent": isinstance(error, PermanentInputError)}
-    if isinstance(error, PermanentInputError):
-        fields["quarantine_key"] = quarantine(settings, video, stage, error.reason)
+    fields: dict[str, Any] = {"failure_permanent": isinstance(error, PermanentFailure)}
+    if isinstance(error, PermanentFailure):
         stage, reason = error.stage, error.reason
+        if isinstance(error, PermanentInputError):  # not a changed source: that is not what the run checked
+            fields["quarantine_key"] = quarantine(settings, video, stage, reason)
     else:
         reason = str(error) if error else "the task failed"
     log.error("video %s failed in %s: %s", video["video_id"], stage, reason)
@@ -104,8 +107,11 @@ def _flag_stuck(context: dict[str, Any]) -> None:
 
 
 def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: str) -> str | None:
-    """Copy the source under the quarantine prefix with the reason beside it; return the copy's key
-    (None when the source is gone: deleted since it was uploaded, so there is nothing to keep)."""
+    """Copy the source under the quarantine prefix with the reason beside it; return the copy's key.
+
+    Only the version register pinned (its ETag): None when the object is gone, or was replaced
+    since, so that a new upload is never kept as the evidence of another one's failure.
+    """
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.exceptions import ClientError
 
@@ -114,9 +120,15 @@ def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: st
     target = prefix + video["key"].rsplit("/", 1)[-1]
     try:
         hook.copy_object(source_bucket_key=video["key"], dest_bucket_key=target,
-                         source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket)
+                         source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket,
+                         CopySourceIfMatch=f'"{video["etag"]}"')
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "412"):
+            log.warning("s3://%s/%s changed since this run registered it (ETag %s): the new object is not "
+                        "quarantined; it gets its own run", video["bucket"], video["key"], video["etag"])
+            return None
+        if code not in ("NoSuchKey", "404"):
             raise
         log.warning("s3://%s/%s is gone: nothing to quarantine", video["bucket"], video["key"])
         return None

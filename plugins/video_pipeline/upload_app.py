@@ -5,7 +5,8 @@ security dependencies: the Airflow login (its session cookie, or a bearer token)
 start runs of video_pipeline, which an upload does. The page itself sends a signed-out visitor to
 Airflow's login and back.
 
-- ``GET /upload/``: the page (include/templates/upload.html and upload.js).
+- ``GET /upload/``: the page (include/templates/upload.html and upload.js), with a Content-Security-Policy
+  that allows its own files and API and the S3 endpoint the files go to, and nothing inline.
 - ``POST /upload/api/uploads``: ``{"name", "size", "type"}`` of a file; a presigned POST for it (201), or
   why not (413 too large, 415 not a video).
 - ``GET /upload/api/uploads/{key}``: whether the object is there, its video id and run id, and its
@@ -17,14 +18,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, Field
 
-from video_pipeline import uploads
+from video_pipeline import csp, uploads
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
 
@@ -62,6 +63,17 @@ def _clients() -> tuple[Any, Any]:
     return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(), catalog(settings)
 
 
+@cache
+def _policy() -> str:
+    """The page's Content-Security-Policy: its own script, style and API (Airflow's REST API is on the same
+    origin), and the S3 endpoint the files are posted to: the origin of a presigned POST's URL (the bucket's,
+    whatever the key)."""
+    s3, _ = _clients()
+    settings = Settings.from_env()
+    post = urlsplit(s3.generate_presigned_post(Bucket=settings.bucket, Key=settings.incoming_prefix)["url"])
+    return csp.policy(csp.UPLOAD, csp.source(f"{post.scheme}://{post.netloc}", "the S3 endpoint"))
+
+
 @app.exception_handler(uploads.UploadRefused)
 async def _refused(_: Request, exc: uploads.UploadRefused) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=exc.status)
@@ -77,9 +89,9 @@ async def page(request: Request) -> Any:
     except HTTPException:
         return RedirectResponse(get_auth_manager().get_url_login(next_url=f"{PREFIX}/"), status_code=303)
     settings = Settings.from_env()
-    return _page().render(max_bytes=int(settings.upload_max_bytes), max_text=uploads.size_text(
+    return HTMLResponse(_page().render(max_bytes=int(settings.upload_max_bytes), max_text=uploads.size_text(
         int(settings.upload_max_bytes)), extensions=sorted(settings.extensions), dag_id=PIPELINE_DAG_ID,
-        prefix=PREFIX)
+        prefix=PREFIX), headers={"Content-Security-Policy": _policy()})
 
 
 @app.get("/upload.js", dependencies=[_may("GET")])

@@ -1,18 +1,22 @@
 """Browser uploads straight to S3: what may be uploaded, under which key, and a presigned POST for it.
 
-The browser never gets credentials: it gets a POST policy for one key under the incoming prefix,
-one content type and a size range, signed for an hour. S3 refuses anything else; the checks here
-say why before the browser sends a byte. The upload is an ordinary object in the incoming prefix,
-so the S3 event (or polling) starts its run as for any other.
+The browser never gets credentials: it gets a POST policy for one key of its own under the incoming
+prefix (a random folder, then the file's name), one content type, a size range and the file's name
+as metadata, signed for minutes. S3 refuses anything else; the checks here say why before the browser
+sends a byte. Two forms never share a key, so no upload replaces another, however often a form is
+posted. The upload is an ordinary object in the incoming prefix, so the S3 event (or polling) starts
+its run as for any other; its page is titled with the name it was uploaded with (``uploaded_name``).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote, unquote
 
 from video_pipeline import media_types
 from video_pipeline.config import Settings
@@ -21,6 +25,12 @@ from video_pipeline.identity import video_id
 
 UNSAFE = re.compile(r"[^\w .()+,=@-]+")  # what is kept of a file name in a key
 MAX_NAME = 120
+# The uploaded name as object metadata (x-amz-meta-*), percent-encoded: S3 metadata is ASCII only.
+NAME_META = "original-name"
+# The longest file name most file systems take, in UTF-8 bytes: percent-encoded at most 765 bytes,
+# well inside S3's 2 KB of user metadata, so S3 never refuses an upload for its name.
+NAME_BYTES = 255
+ELLIPSIS = "…"
 
 
 class UploadRefused(Exception):
@@ -77,29 +87,37 @@ def safe_name(name: str) -> str:
     return stem[: MAX_NAME - len(suffix)] + suffix
 
 
-def free_key(s3: Any, settings: Settings, name: str) -> str:
-    """``incoming/<name>``, or ``incoming/<stem> (2).<ext>``... when that key is taken, as browsers name
-    downloads: an upload never replaces another video."""
-    path = PurePosixPath(safe_name(name))
-    for n in range(1, 1000):
-        candidate = f"{settings.incoming_prefix}{path.stem}{f' ({n})' if n > 1 else ''}{path.suffix}"
-        try:
-            s3.head_object(Bucket=settings.bucket, Key=candidate)
-        except s3.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return candidate
-            raise
-    raise UploadRefused(f"too many uploads are named {name}", 409)
+def display_name(name: str) -> str:
+    """The file's name as its uploader knows it, for its title: any run of white space one space, only
+    printable characters (no control or bidi ones), at most 255 UTF-8 bytes. Shown as text, never a path."""
+    kept = "".join(c for c in unicodedata.normalize("NFC", name) if c.isprintable() or c.isspace())
+    text = " ".join(kept.split())
+    if len(text.encode()) <= NAME_BYTES:
+        return text
+    cut = text.encode()[: NAME_BYTES - len(ELLIPSIS.encode())].decode(errors="ignore")
+    return cut.rstrip() + ELLIPSIS
+
+
+def uploaded_name(head: dict[str, Any]) -> str | None:
+    """The name an object was uploaded with from the upload page (a HeadObject answer), cleaned again
+    as it was before it was stored; None for objects put there otherwise (S3 events, the CLI)."""
+    value = (head.get("Metadata") or {}).get(NAME_META)
+    return (display_name(unquote(value)) or None) if value else None
 
 
 def presigned_post(s3: Any, settings: Settings, request: Request) -> dict[str, Any]:
-    """The form the browser posts the file with: URL, fields (policy, signature, key, type) and the key."""
+    """The form the browser posts the file with: URL, fields (policy, signature, key, type, name) and the key.
+
+    The key is ``incoming/<uuid4 hex>/<safe name>``: a form's own, unguessable, so two uploads of one
+    name are two videos; the name keeps the extension that discovery goes by.
+    """
     kind = content_type(request, settings)
     check_size(request, settings)
-    key = free_key(s3, settings, request.name)
+    key = f"{settings.incoming_prefix}{uuid.uuid4().hex}/{safe_name(request.name)}"
+    name = {f"x-amz-meta-{NAME_META}": quote(display_name(request.name), safe="")}
     post = s3.generate_presigned_post(
-        Bucket=settings.bucket, Key=key, Fields={"Content-Type": kind},
-        Conditions=[{"Content-Type": kind}, ["content-length-range", 1, int(settings.upload_max_bytes)]],
+        Bucket=settings.bucket, Key=key, Fields={"Content-Type": kind, **name},
+        Conditions=[{"Content-Type": kind}, name, ["content-length-range", 1, int(settings.upload_max_bytes)]],
         ExpiresIn=int(settings.upload_url_ttl_s),
     )
     return {"url": post["url"], "fields": post["fields"], "key": key, "max_bytes": int(settings.upload_max_bytes)}

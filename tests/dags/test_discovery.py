@@ -13,6 +13,7 @@ from video_pipeline import discovery
 from video_pipeline.bootstrap import ensure_table
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.discovery import S3Object
+from video_pipeline.run_params import Sources
 
 
 @pytest.fixture
@@ -48,8 +49,26 @@ def test_listing_selects_videos_in_the_time_window():
         {"Key": "in/future.mp4", "ETag": '"3"', "LastModified": now + timedelta(minutes=5)},
         {"Key": "in/new.txt", "ETag": '"4"', "LastModified": now - timedelta(minutes=5)},
     ]
-    selected = discovery.select_listed(entries, "b", frozenset({"mp4"}), since=now - timedelta(hours=1), until=now)
+    sources = Sources(("b",), ("in/",))
+    selected = discovery.select_listed(entries, "b", frozenset({"mp4"}), sources=sources,
+                                       since=now - timedelta(hours=1), until=now)
     assert selected == [S3Object("b", "in/new.MP4", "2")]
+
+
+def test_no_run_for_an_object_a_run_may_not_take(caplog):
+    """Listed or named in an event, an object outside the sources (run_params.py) gets no run: register would
+    refuse it, and its item, claimed queued, would wait for a run that never comes."""
+    sources = Sources(("b",), ("in/", "archive/"))
+    keys = ["in/a.mp4", "in/../keys/b.mp4", "in/c\rd.mp4", "archive/e.mp4", "in/" + "é" * 600 + ".mp4"]
+    entries = [{"Key": key, "ETag": f'"{n}"', "LastModified": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+               for n, key in enumerate(keys)]
+    selected = discovery.select_listed(entries, "b", frozenset({"mp4"}), sources=sources)
+    assert [o.key for o in selected] == ["in/a.mp4", "archive/e.mp4"]
+    assert "video_key 'in/../keys/b.mp4' has a '..' segment" in caplog.text
+    assert "video_key 'in/c\\rd.mp4' has a control character" in caplog.text
+    assert discovery.select_listed(entries[:1], "other", frozenset({"mp4"}), sources=sources) == []
+    assert "bucket 'other' is not one runs may read from: b (SOURCE_BUCKETS)" in caplog.text
+    assert discovery.within_sources(sources, "b", "in/a.mp4") and not discovery.within_sources(sources, "b", "keys/x")
 
 
 def test_messages_give_created_keys_decoded_direct_and_through_sns():

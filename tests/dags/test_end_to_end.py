@@ -348,9 +348,12 @@ def test_encrypted_stream_plays_with_a_token_and_not_without(protected, browser,
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     assert folder + "video.mp4" not in listed and not any(k.endswith(".mp4") and "/stream/" not in k
                                                           for k in listed)  # nothing in the clear
+    page_files = {"index.html", "player.js", "style.css", "favicon.svg", "search.json"}
+    assert {k.removeprefix(folder) for k in listed if not k.startswith(folder + "stream/")} == page_files
+    assert not [k for k in listed if k.endswith(".vtt")]  # no poster, previews, transcript or subtitles
 
     token = mint(license_secret, key_id(vid), 600, time.time())
-    page, errors = _open(browser, f"{item['page_url']}?token={quote(token)}")
+    page, errors = _open(browser, f"{item['page_url']}#token={quote(token)}")
     _wait(page, ADAPTIVE, errors)
     _play(page)
     _wait(page, "document.querySelector('video').currentTime > 1.5", errors)
@@ -359,7 +362,7 @@ def test_encrypted_stream_plays_with_a_token_and_not_without(protected, browser,
     assert '"POST /clearkey HTTP/1.1" 200' in license_log.read_text()
 
     expired = mint(license_secret, key_id(vid), 60, time.time() - 3600)
-    for url in (item["page_url"], f"{item['page_url']}?token={quote(expired)}"):
+    for url in (item["page_url"], f"{item['page_url']}#token={quote(expired)}"):
         served = license_log.read_text()
         refused, refused_errors = _open(browser, url)
         refused.wait_for_function("() => document.querySelector('[data-player-status]').textContent !== ''",

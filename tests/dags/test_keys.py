@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -12,11 +11,10 @@ import time
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
 
+from helpers import bootstrapped_settings
 from local_env import ROOT, free_port
-from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.keys import ensure_key, key_id
 from video_pipeline.license import s3_lookup
@@ -28,10 +26,7 @@ KID = key_id("0123456789abcdef")
 
 @pytest.fixture(scope="module")
 def settings(moto_endpoint) -> Settings:
-    settings = dataclasses.replace(Settings.from_env(), bucket="keys-test", table="keys-test-videos")
-    bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
-              dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=settings)
-    return settings
+    return bootstrapped_settings(moto_endpoint, "keys-test")
 
 
 def test_a_video_gets_one_random_key_kept_private(s3, settings, moto_endpoint):

@@ -19,6 +19,7 @@ from video_pipeline.stages import PermanentInputError
 
 XCOMS = {
     ("register", "source"): "s3://media/incoming/a b.mp4",
+    ("register", "etag"): "9e107d9d372bb6826bd81d3542a419d6",
     ("register", "work"): "s3://media/work/0123456789abcdef",
     ("register", "args_transcribe"): ["--language", "fr"],
     ("register", "args_detect"): [],
@@ -32,7 +33,8 @@ def kubernetes_dag(monkeypatch):
     settings = {"RUNNER": "kubernetes", "WORKER_IMAGE": "registry.example/video-worker:1.2.3",
                 "K8S_NAMESPACE": "media", "K8S_SERVICE_ACCOUNT": "video-worker", "K8S_ENV_SECRET": "video-aws",
                 "K8S_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true,pool=gpu",
-                "K8S_GPU_TOLERATIONS": "nvidia.com/gpu:NoSchedule,dedicated=media:NoExecute", "K8S_MEMORY": "6Gi"}
+                "K8S_GPU_TOLERATIONS": "nvidia.com/gpu:NoSchedule,dedicated=media:NoExecute", "K8S_MEMORY": "6Gi",
+                "K8S_CPU_LIMIT": "3"}
     for name, value in settings.items():
         monkeypatch.setenv(f"VIDEO_PIPELINE_{name}", value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://moto.media:5000")
@@ -57,8 +59,9 @@ def test_gpu_stages_request_a_gpu_on_the_gpu_nodes(kubernetes_dag):
     assert base.image == "registry.example/video-worker:1.2.3"
     assert base.command == ["video-worker"]
     assert base.args == ["transcribe", "--source", "s3://media/incoming/a b.mp4",
+                         "--source-etag", "9e107d9d372bb6826bd81d3542a419d6",  # the upload's version
                          "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr"]
-    assert base.resources.limits == {"nvidia.com/gpu": "1"}
+    assert base.resources.limits == {"cpu": "3", "memory": "6Gi", "nvidia.com/gpu": "1"}  # memory: the request
     assert base.resources.requests == {"cpu": "1", "memory": "6Gi"}
     assert pod.spec.node_selector == {"nvidia.com/gpu.present": "true", "pool": "gpu"}
     assert [(t.key, t.operator, t.value, t.effect) for t in pod.spec.tolerations] == [
@@ -72,7 +75,8 @@ def test_cpu_stages_get_no_gpu_and_no_gpu_node_constraints(kubernetes_dag):
     pod, _ = _pod(kubernetes_dag, "transcode")
     base = next(c for c in pod.spec.containers if c.name == "base")
     assert base.args[:2] == ["transcode", "--source"] and base.args[-2:] == ["--ladder", "720,360"]
-    assert base.resources.limits is None and base.resources.requests == {"cpu": "1", "memory": "6Gi"}
+    assert base.resources.limits == {"cpu": "3", "memory": "6Gi"} and base.resources.requests == {"cpu": "1",
+                                                                                                   "memory": "6Gi"}
     assert not pod.spec.node_selector and not pod.spec.tolerations
 
 
@@ -189,3 +193,20 @@ def test_helm_values_configure_the_kubernetes_runner_with_known_settings():
     pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements-airflow.txt").read_text(), re.M)[1]
     assert values["airflowVersion"] == pinned
     assert env["VIDEO_PIPELINE_K8S_ENV_SECRET"] in values["extraEnvFrom"]
+    # Airflow's database is an external one, its URL in a Secret; the embedded Postgres and Redis are off.
+    assert (values["postgresql"]["enabled"], values["redis"]["enabled"]) == (False, False)
+    assert values["data"] == {"metadataSecretName": "video-pipeline-metadata"}
+
+
+def test_every_stage_pod_gets_limits_and_a_memory_limit_of_its_request_unless_set(monkeypatch):
+    """Requests alone let one video's pod take a node's memory; limits make it that pod's OOM kill."""
+    from video_pipeline.config import Settings
+    from video_pipeline.pods import pod_options
+
+    defaults = Settings.from_env()
+    for stage, gpu in (("transcode", {}), ("detect", {"nvidia.com/gpu": "1"})):
+        resources = pod_options(defaults, stage)["container_resources"]
+        assert resources.limits == {"cpu": "1", "memory": "4Gi", **gpu} and resources.requests == {"cpu": "1",
+                                                                                                  "memory": "4Gi"}
+    settings = Settings(**{**defaults.__dict__, "k8s_cpu_limit": "4", "k8s_memory_limit": "8Gi"})
+    assert pod_options(settings, "transcode")["container_resources"].limits == {"cpu": "4", "memory": "8Gi"}

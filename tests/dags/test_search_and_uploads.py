@@ -69,3 +69,13 @@ def test_uploads_over_the_limit_or_empty_are_refused(settings):
 ])
 def test_keys_keep_the_files_name_readable_and_harmless(name, safe):
     assert uploads.safe_name(name) == safe
+
+
+@pytest.mark.parametrize(("metadata", "name"), [
+    ({"original-name": "holiday%20clip.mp4"}, "holiday clip.mp4"),
+    ({"original-name": "%E2%80%AEgnp.mp4%0A%3Cb%3E"}, "gnp.mp4 <b>"),  # set by hand: cleaned as the form does
+    ({"original-name": "%00%01"}, None),  # nothing printable: the title comes from the key
+    ({}, None),  # an S3 event's or the CLI's upload
+])
+def test_uploaded_names_are_read_back_as_plain_text_or_none(metadata, name):
+    assert uploads.uploaded_name({"ETag": '"e"', "Metadata": metadata}) == name

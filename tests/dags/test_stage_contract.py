@@ -1,6 +1,7 @@
 """The worker's exit-code contract as the runners' operators see it, table-driven.
 
-exit 0: the manifest is the XCom; 2: a permanent input error (fail now, quarantine); 3: invalid
+exit 0: the manifest is the XCom; 2: a permanent input error (fail now, quarantine), or with kind
+"changed" a source replaced since register pinned its ETag (fail now, no quarantine); 3: invalid
 options or a configuration error such as a tool that cannot be run (fail now, no quarantine);
 anything else, a process killed by a signal (out of memory) included: worth a retry.
 
@@ -23,9 +24,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from local_env import free_port
-from video_pipeline.stages import PermanentInputError, stage_outcome
+from video_pipeline.stages import PermanentInputError, SourceChanged, stage_outcome
 
 BUCKET = "contract"
+STALE_ETAG = "0" * 32  # no object in the bucket has it: as if clip.mp4 was replaced after register
 # A stand-in ffprobe that dies as the out-of-memory killer would end it.
 FAKE_FFPROBE = ('d=$(mktemp -d) && printf \'#!/bin/sh\\nkill -KILL $$\\n\' > "$d/ffprobe" '
                 '&& chmod +x "$d/ffprobe" && PATH="$d:$PATH"')
@@ -66,6 +68,10 @@ CASES = [
          expected=AirflowException, message=("exit 1, transient", "Could not connect to the endpoint URL")),
     Case("exit 2: an empty file, permanent", "probe", "empty.mp4",
          expected=PermanentInputError, message=("probe: The file is empty (0 bytes).",)),
+    Case("exit 2: the source changed since register pinned it, not quarantined", "probe", "clip.mp4",
+         args=("--source-etag", STALE_ETAG), expected=SourceChanged,
+         message=(f"probe: The source s3://{BUCKET}/clip.mp4 changed during processing: it is no longer the "
+                  f"version this run registered (ETag {STALE_ETAG}).",)),
     Case("exit 3: invalid options", "transcode", "clip.mp4", args=("--ladder", "720,abc"),
          expected=AirflowFailException, message=("invalid options", "invalid ladder '720,abc'")),
     Case("exit 3: the packager missing, a configuration error", "package", "ladder/manifest.json",
@@ -159,6 +165,9 @@ def test_the_local_runner_runs_background_stages_niced(stage, niceness, tmp_path
     (2, {"error": "The file is empty (0 bytes).", "kind": "input"}, PermanentInputError, "The file is empty"),
     (2, None, PermanentInputError, "exited 2 without a result line"),
     (1, {"error": "not a video", "kind": "input"}, PermanentInputError, "not a video"),  # a wrapper's exit 1
+    (2, {"error": "The source s3://b/k changed during processing", "kind": "changed"}, SourceChanged,
+     "probe: The source s3://b/k changed during processing"),  # no quarantine: the new object is not this run's
+    (1, {"error": "The source changed", "kind": "changed"}, SourceChanged, "The source changed"),  # a wrapper's
     (3, {"error": "bad --ladder", "kind": "usage"}, AirflowFailException, "invalid options: bad --ladder"),
     (3, {"error": "ffprobe cannot be run", "kind": "config"}, AirflowFailException, "configuration error"),
     (3, None, AirflowFailException, "invalid options"),

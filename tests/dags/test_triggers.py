@@ -39,6 +39,9 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
         **os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
         "VIDEO_PIPELINE_BUCKET": POLLED,
         "VIDEO_PIPELINE_TABLE": TABLE,
+        # Runs may read both buckets, and the backfills' archive besides the uploads (run_params.py).
+        "VIDEO_PIPELINE_SOURCE_BUCKETS": f"{POLLED},{EVENTED}",
+        "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,archive/",
         "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
         "AIRFLOW__CORE__MAX_MAP_LENGTH": "10",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # each test unpauses what it needs

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +46,7 @@ def stack(moto_endpoint, tmp_path_factory, model_env):
     port = local_env.free_port()
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
            "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE,
+           "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,review/",  # the review runs' videos, apart from uploads
            "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
            "VIDEO_PIPELINE_UPLOAD_MAX_BYTES": str(MAX_MB * 1024 * 1024),
            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # polling stays off: uploads go by S3 event
@@ -122,7 +124,9 @@ def test_a_file_chosen_on_the_page_is_uploaded_processed_and_published(page, sta
     row = page.locator(".upload-row").last
     row.locator("[data-published]").wait_for(timeout=600_000)  # through S3, the event, the whole run
     key = row.get_attribute("data-key")
-    assert key == "incoming/ui-stack.mp4" and row.locator("strong").inner_text() == "ui-stack.mp4"
+    assert re.fullmatch(r"incoming/[0-9a-f]{32}/ui-stack\.mp4", key)  # a folder of its own
+    assert row.locator("strong").inner_text() == "ui-stack.mp4"
+    assert row.locator("[data-published]").inner_text() == "ui-stack.mp4"  # the title, from the file's name
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == clip.read_bytes()  # the browser's bytes
     vid = video_id(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
     assert item(moto_endpoint, vid)["status"] == "published"
@@ -138,18 +142,21 @@ def test_a_file_chosen_on_the_page_is_uploaded_processed_and_published(page, sta
     assert link.get_attribute("href") == item(moto_endpoint, vid)["page_url"]
     link.click()
     page.locator("h1").wait_for()
-    assert page.locator("h1").inner_text() == "ui-stack.mp4"
+    assert page.locator("h1").inner_text() == "ui-stack.mp4"  # the name it was uploaded with, not its key
     page.go_back()
 
 
 def test_the_same_name_again_gets_its_own_key(page, clip, s3):
     """Asked, as the page asks, for a form for a name already uploaded: another key, never a replacement."""
+    [first] = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/")["Contents"]
+               if o["Key"].endswith("/ui-stack.mp4")]  # the first upload
+    assert s3.head_object(Bucket=BUCKET, Key=first)["Metadata"] == {"original-name": "ui-stack.mp4"}
     form = page.evaluate("""async (size) => (await fetch("/upload/api/uploads", {method: "POST",
         headers: {"Content-Type": "application/json"},
         body: JSON.stringify({name: "ui-stack.mp4", size, type: "video/mp4"})})).json()""", clip.stat().st_size)
-    assert s3.head_object(Bucket=BUCKET, Key="incoming/ui-stack.mp4")  # the first upload
-    assert form["key"] == "incoming/ui-stack (2).mp4"
+    assert re.fullmatch(r"incoming/[0-9a-f]{32}/ui-stack\.mp4", form["key"]) and form["key"] != first
     assert form["fields"]["key"] == form["key"] and form["fields"]["Content-Type"] == "video/mp4"
+    assert form["fields"]["x-amz-meta-original-name"] == "ui-stack.mp4"
     assert form["max_bytes"] == MAX_MB * 1024 * 1024 and "policy" in form["fields"]
 
 

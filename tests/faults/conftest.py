@@ -62,6 +62,7 @@ def airflow(moto, faults, fault_home, model_env):
         **os.environ, **local_env.airflow_env(home, moto.endpoint, port), **model_env,
         "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
         "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE,
+        "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,manual/",  # runs the tests start, apart from S3 events
         "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto.endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
         # Retries wait 15-30 s: long enough for a killed moto to be back, state and all, before a retry reads.
         "VIDEO_PIPELINE_RETRIES": "4", "VIDEO_PIPELINE_RETRY_DELAY_S": "15",

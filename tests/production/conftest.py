@@ -15,6 +15,7 @@ import pytest
 
 import local_models
 from helpers import WorkerResult, docker_cli
+from video_pipeline.containers import CREDENTIALS_TARGET
 
 IMAGE = os.environ.get("VIDEO_PIPELINE_WORKER_IMAGE", "video-pipeline/worker:latest")
 
@@ -31,16 +32,33 @@ def worker_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def container_env(moto_endpoint, model_env) -> dict[str, str]:
-    """What a stage container gets: the local S3 endpoint, credentials, local weights."""
-    return {**{k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                          "AWS_DEFAULT_REGION")}, **model_env}
+def aws_credentials_file(moto_endpoint, tmp_path_factory) -> str:
+    """moto's keys as a shared credentials file: a stage container gets keys this way, never in its
+    environment (VIDEO_PIPELINE_DOCKER_AWS_CREDENTIALS_FILE)."""
+    path = tmp_path_factory.mktemp("aws") / "credentials"
+    path.write_text(f"[default]\naws_access_key_id = {os.environ['AWS_ACCESS_KEY_ID']}\n"
+                    f"aws_secret_access_key = {os.environ['AWS_SECRET_ACCESS_KEY']}\n")
+    path.chmod(0o644)  # the image's user reads it; moto's keys are no secret
+    return str(path)
 
 
 @pytest.fixture(scope="session")
-def run_in_image(worker_image, container_env, model_env):
+def container_env(moto_endpoint, model_env) -> dict[str, str]:
+    """What a stage container gets: the local S3 endpoint, where its keys are (mounted), local weights."""
+    return {**{k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")},
+            "AWS_SHARED_CREDENTIALS_FILE": CREDENTIALS_TARGET, **model_env}
+
+
+@pytest.fixture(scope="session")
+def credentials_mount(aws_credentials_file) -> list[str]:
+    """``docker run`` arguments: the keys' file, read-only where container_env says."""
+    return ["-v", f"{aws_credentials_file}:{CREDENTIALS_TARGET}:ro"]
+
+
+@pytest.fixture(scope="session")
+def run_in_image(worker_image, container_env, credentials_mount, model_env):
     """``docker run IMAGE STAGE ...``: the worker CLI in its container, as the docker runner starts it."""
-    mounts = [arg for d in local_models.model_dirs(model_env) for arg in ("-v", f"{d}:{d}:ro")]
+    mounts = [*credentials_mount, *[arg for d in local_models.model_dirs(model_env) for arg in ("-v", f"{d}:{d}:ro")]]
 
     def run(*args: str, env: dict[str, str] | None = None) -> WorkerResult:
         variables = {**container_env, **(env or {})}

@@ -2,10 +2,12 @@
 
 Postgres, Redis, the api-server, scheduler, dag-processor, triggerer, a CPU Celery worker (queue
 ``default``) and a GPU-labelled one (queue ``gpu``), from the Airflow image and the stand-ins for the
-official images (``make cluster-images``). Two uploads start runs through S3 events; the scheduler and
-the CPU worker restart in the middle of the first; the CPU worker is scaled to two for the second.
-The task instances in Postgres show where every task ran. A GPU worker then joins as another host
-would, with README's command, and takes over queue ``gpu``. Nothing is left afterwards.
+official images (``make cluster-images``). Postgres and Redis refuse a client without their passwords,
+and a container on the stages' network reaches moto and nothing else of the cluster. Two uploads start
+runs through S3 events; the scheduler and the CPU worker restart in the middle of the first, whose stage
+containers are inspected as they run (the stages' network only, no AWS key); the CPU worker is scaled to
+two for the second. The task instances in Postgres show where every task ran. A GPU worker then joins
+as another host would, with README's command, and takes over queue ``gpu``. Nothing is left afterwards.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import psycopg2
 import pytest
+import redis
 
 import local_models
 from helpers import docker_cli, wait_until
 from local_env import free_port
-from video_pipeline.containers import STAGE_LABEL
+from video_pipeline.containers import CREDENTIALS_TARGET, STAGE_LABEL
 from video_pipeline.identity import video_id
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "vp-cluster-test"
 SECOND_HOST = "vp-cluster-test-gpu-host"  # a GPU worker as another host would run it
+STAGES_NETWORK = f"{PROJECT}-stages"  # the stage containers' network: moto's, no one else's
+MOTO_CREDENTIALS = ROOT / "deploy" / "compose" / "moto-credentials"  # README's AWS_CREDENTIALS_FILE for moto
 BUCKET = "video-pipeline"
 TABLE = "videos"
 GPU_TASKS = {"transcribe", "detect"}
@@ -139,10 +145,13 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
     published = {"POSTGRES_PUBLISH": f"0.0.0.0:{free_port()}", "REDIS_PUBLISH": f"0.0.0.0:{free_port()}"}
     env = {**os.environ, **images, **{k: str(v) for k, v in ports.items()}, **published, "COMPOSE_NETWORK": PROJECT,
            "VIDEO_PIPELINE_WORKER_IMAGE": worker_image, "AIRFLOW_JWT_SECRET": secrets.token_hex(32),
-           "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}
+           "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+           "POSTGRES_PASSWORD": secrets.token_hex(24), "REDIS_PASSWORD": secrets.token_hex(24),
+           "AWS_CREDENTIALS_FILE": str(MOTO_CREDENTIALS)}
     cluster = Cluster([ROOT / "docker-compose.airflow.yml", ROOT / "docker-compose.moto.yml", host], env,
                       moto=f"http://127.0.0.1:{ports['MOTO_PORT']}", api=f"http://127.0.0.1:{ports['AIRFLOW_PORT']}")
     cluster.worker_env = worker_env
+    cluster.stage_containers = {}  # docker inspect of stage containers seen running, by stage
     cluster("down", "-v", "--remove-orphans", check=False)  # what an interrupted session left
     try:
         cluster("up", "-d", timeout=900)
@@ -156,7 +165,9 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
 @pytest.fixture(scope="module")
 def second_host(cluster, tmp_path_factory) -> Cluster:
     """A GPU worker started as README says for another host: its own project and network, reaching
-    Postgres, Redis and the api-server through the main host's published ports (here its gateway)."""
+    Postgres, Redis and the api-server through the main host's published ports (here its gateway), and
+    S3 (here moto, through the gateway too) from stage containers on a network with a route out
+    (STAGE_EGRESS=true), which the first of them makes."""
     gateway = docker_cli("network", "inspect", PROJECT, "-f", "{{(index .IPAM.Config 0).Gateway}}").stdout.strip()
     port = {name: cluster.env[name].rsplit(":", 1)[-1] for name in ("POSTGRES_PUBLISH", "REDIS_PUBLISH", "AIRFLOW_PORT",
                                                                     "MOTO_PORT")}
@@ -164,10 +175,10 @@ def second_host(cluster, tmp_path_factory) -> Cluster:
     override = tmp_path_factory.mktemp("second-host") / "docker-compose.host.yml"
     override.write_text(json.dumps({"version": "3.8", "services": {"airflow-worker-gpu": {"environment": {
         **cluster.worker_env, "VIDEO_PIPELINE_DOCKER_GPUS": "none", "AWS_ENDPOINT_URL": s3,
-        "AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"endpoint_url": s3}})}}}}))
     env = {**cluster.env, "COMPOSE_NETWORK": SECOND_HOST, "POSTGRES_ADDRESS": f"{gateway}:{port['POSTGRES_PUBLISH']}",
-           "REDIS_ADDRESS": f"{gateway}:{port['REDIS_PUBLISH']}", "AIRFLOW_API_URL": f"http://{gateway}:{port['AIRFLOW_PORT']}"}
+           "REDIS_ADDRESS": f"{gateway}:{port['REDIS_PUBLISH']}",
+           "AIRFLOW_API_URL": f"http://{gateway}:{port['AIRFLOW_PORT']}", "STAGE_EGRESS": "true"}
     host = Cluster([ROOT / "docker-compose.airflow.yml", override], env, moto=cluster.moto, api=cluster.api,
                    project=SECOND_HOST)
     try:
@@ -175,6 +186,7 @@ def second_host(cluster, tmp_path_factory) -> Cluster:
         yield host
     finally:
         host("down", "-v", "--remove-orphans", "-t", "60", check=False)
+        docker_cli("network", "rm", f"{SECOND_HOST}-stages", check=False)  # the runner's, not Compose's
 
 
 def _upload(cluster: Cluster, clip: Path, key: str | None = None) -> str:
@@ -225,9 +237,77 @@ def test_the_cluster_starts_every_service(cluster):
                                    "AND NOT is_paused") == [["2"]], 120, "the DAGs parsed and unpaused")
 
 
+def _published_port(cluster: Cluster, name: str) -> int:
+    return int(cluster.env[name].rsplit(":", 1)[-1])
+
+
+def test_postgres_and_redis_refuse_a_client_without_their_passwords(cluster):
+    """On their published ports (as for workers on other hosts). Before: Postgres took the password
+    "airflow" by default, and Redis took anyone."""
+    postgres = {"host": "127.0.0.1", "port": _published_port(cluster, "POSTGRES_PUBLISH"), "user": "airflow",
+                "dbname": "airflow", "connect_timeout": 10}
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(**postgres, password="airflow")
+    psycopg2.connect(**postgres, password=cluster.env["POSTGRES_PASSWORD"]).close()
+    broker = {"host": "127.0.0.1", "port": _published_port(cluster, "REDIS_PUBLISH"), "socket_timeout": 10}
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(**broker).ping()
+    assert redis.Redis(**broker, password=cluster.env["REDIS_PASSWORD"]).ping()
+
+
+# Run in the worker image on the stages' network: each target's outcome, "open" where a TCP connection is made
+# (all at once: a name the network does not know takes the resolver's timeouts to fail).
+PROBE = """
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+
+def connect(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        return "open"
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+
+with ThreadPoolExecutor(len(sys.argv) - 1) as pool:
+    print(json.dumps(dict(zip(sys.argv[1:], pool.map(connect, sys.argv[1:])))))
+"""
+
+
+def test_a_stage_container_reaches_moto_and_nothing_else_of_the_cluster(cluster, worker_image):
+    """What code in a stage container can connect to: moto, and neither Postgres, Redis nor the api-server,
+    by name, by their addresses on the cluster's network, or through the host's published ports (the
+    host is unreachable: no address of it on the stages' network). Before: the cluster's own network."""
+    network = json.loads(docker_cli("network", "inspect", STAGES_NETWORK).stdout)[0]
+    assert network["Internal"] and network["Options"]["com.docker.network.bridge.inhibit_ipv4"] == "true"
+    assert {c["Name"] for c in network["Containers"].values()} == {
+        info["Name"].lstrip("/") for info in cluster.containers("moto").values()}
+    gateway = json.loads(docker_cli("network", "inspect", PROJECT).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+    addresses = [f"{(info['NetworkSettings']['Networks'][PROJECT]['IPAddress'])}:{port}"
+                 for service, port in (("postgres", 5432), ("redis", 6379), ("airflow-api-server", 8080))
+                 for info in cluster.containers(service).values()]
+    published = [f"{gateway}:{_published_port(cluster, name)}" for name in ("POSTGRES_PUBLISH", "REDIS_PUBLISH",
+                                                                           "AIRFLOW_PORT")]
+    targets = ["moto:5000", "postgres:5432", "redis:6379", "airflow-api-server:8080", *addresses, *published]
+    run = docker_cli("run", "--rm", "--network", STAGES_NETWORK, "--entrypoint", "python", worker_image, "-c", PROBE,
+                     *targets, timeout=120)
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome.pop("moto:5000") == "open", outcome
+    assert len(outcome) == len(targets) - 1 and "open" not in outcome.values(), outcome
+
+
+def _stage_containers_running(cluster: Cluster) -> list[dict]:
+    """docker inspect of the stage containers running now, kept in cluster.stage_containers by stage."""
+    ids = docker_cli("ps", "-q", "--filter", f"label={STAGE_LABEL}").stdout.split()
+    found = json.loads(docker_cli("inspect", *ids, check=False).stdout or "[]") if ids else []
+    cluster.stage_containers.update({info["Config"]["Labels"][STAGE_LABEL]: info for info in found})
+    return found
+
+
 def test_an_upload_is_published_through_a_scheduler_and_worker_restart(cluster, clips):
     vid = _upload(cluster, clips[0])
     run_id = wait_until(lambda: _item(cluster, vid).get("dag_run_id"), 180, "the upload started a run")
+    wait_until(lambda: _stage_containers_running(cluster), 300, "a stage container runs", every_s=0.5)
 
     def cpu_task_running():
         return any(ti["state"] == "running" and ti["task"] not in GPU_TASKS for ti in cluster.task_instances(run_id))
@@ -245,6 +325,19 @@ def test_an_upload_is_published_through_a_scheduler_and_worker_restart(cluster, 
     assert starts, "no task of the run started after the CPU worker restarted: the restart was not mid-run"
     page = urllib.request.urlopen(item["page_url"].replace("localhost", "127.0.0.1"), timeout=30).read().decode()
     assert "cat" in page.lower()
+
+
+def test_stage_containers_ran_on_the_stages_network_with_no_aws_key(cluster):
+    """The containers the Celery workers started for the run above, inspected as they ran: on the stages'
+    network alone, the keys' file mounted read-only, no key in their environment."""
+    assert cluster.stage_containers, "no stage container was seen running"
+    for stage, info in cluster.stage_containers.items():
+        assert set(info["NetworkSettings"]["Networks"]) == {STAGES_NETWORK}, stage
+        env = dict(item.split("=", 1) for item in info["Config"]["Env"])
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(env), stage
+        assert env["AWS_SHARED_CREDENTIALS_FILE"] == CREDENTIALS_TARGET, stage
+        (mount,) = [m for m in info["Mounts"] if m["Destination"] == CREDENTIALS_TARGET]
+        assert (mount["Source"], mount["RW"]) == (str(MOTO_CREDENTIALS), False), stage
 
 
 def test_scaled_cpu_workers_share_a_run(cluster, clips):
@@ -286,9 +379,14 @@ def test_a_gpu_worker_on_another_host_joins_with_the_documented_command(cluster,
 def test_teardown_leaves_no_container_volume_or_network(cluster, second_host):
     for compose in (second_host, cluster):
         compose("down", "-v", "--remove-orphans", "-t", "60")
+    # The other host's stages made their network, with a route out (STAGE_EGRESS): not Compose's to remove.
+    made = json.loads(docker_cli("network", "inspect", f"{SECOND_HOST}-stages").stdout)[0]
+    assert (made["Internal"], STAGE_LABEL in made["Labels"]) == (False, True)
+    docker_cli("network", "rm", f"{SECOND_HOST}-stages")
     for name in (PROJECT, SECOND_HOST):
         project = f"label=com.docker.compose.project={name}"
         assert docker_cli("ps", "-aq", "--filter", project).stdout.split() == []
         assert docker_cli("volume", "ls", "-q", "--filter", project).stdout.split() == []
-        assert docker_cli("network", "ls", "-q", "--filter", f"name=^{name}$").stdout.split() == []
+        for network in (name, f"{name}-stages"):
+            assert docker_cli("network", "ls", "-q", "--filter", f"name=^{network}$").stdout.split() == []
     assert docker_cli("ps", "-aq", "--filter", f"label={STAGE_LABEL}").stdout.split() == []

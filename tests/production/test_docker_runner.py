@@ -2,7 +2,8 @@
 
 ``airflow dags test`` against moto server, as the end-to-end test runs the local runner, and the
 two runners' results compared field by field. Then the exit-code contract through DockerOperator,
-secrets, cleanup, and stopping a task.
+secrets (the stage containers' keys come from a mounted file: `docker inspect` shows none), cleanup,
+and stopping a task.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import boto3
@@ -24,7 +26,7 @@ from helpers import docker_cli, wait_until
 from local_env import free_port
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
-from video_pipeline.containers import STAGE_LABEL
+from video_pipeline.containers import CREDENTIALS_TARGET, STAGE_LABEL
 from video_pipeline.identity import video_id
 
 BUCKET = "docker-runner"
@@ -66,8 +68,13 @@ class Airflow:
 
 def _airflow(tmp_path_factory, moto_endpoint, model_env, name: str, **settings: str) -> Airflow:
     home = tmp_path_factory.mktemp(f"airflow-{name}")
+    credentials = home / "aws-credentials"  # the keys the stage containers get, mounted read-only
+    credentials.write_text(f"[default]\naws_access_key_id = {os.environ['AWS_ACCESS_KEY_ID']}\n"
+                           f"aws_secret_access_key = {AWS_SECRET}\n")
+    credentials.chmod(0o644)  # the image's user reads it
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint), **model_env,
-           "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
+           "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "VIDEO_PIPELINE_DOCKER_AWS_CREDENTIALS_FILE": str(credentials),
+           "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
            "VIDEO_PIPELINE_DOCKER_MOUNTS": local_models.docker_mounts(model_env),
            "VIDEO_PIPELINE_RETRIES": "1", "VIDEO_PIPELINE_RETRY_DELAY_S": "1", **settings}
     return Airflow(home, env)
@@ -210,12 +217,31 @@ def test_a_transient_failure_is_retried(docker_airflow, s3, cat_clip):
     assert "exit 1, transient" in item["failure_reason"] and "Could not connect" in item["failure_reason"]
 
 
-def test_no_secret_reaches_the_task_logs_and_no_container_is_left(docker_airflow, s3, cat_clip):
+def test_no_secret_reaches_the_task_logs_or_the_containers_and_no_container_is_left(docker_airflow, s3, cat_clip,
+                                                                                    tmp_path):
+    """Anyone with the Docker socket sees a container's environment (`docker inspect`): the stage
+    containers, inspected while they run, have the keys' file mounted read-only and no key."""
     key = "incoming/protected.mp4"
     s3.upload_file(str(cat_clip), BUCKET, key)
     vid = video_id(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
-    result = docker_airflow.dags_test(key, encrypt=True, transcribe=False, detect=False, previews=False, burn=False)
+    conf = json.dumps({"video_key": key, "bucket": BUCKET, "encrypt": True, "transcribe": False, "detect": False,
+                       "previews": False, "burn": False})
+    output = tmp_path / "dags-test.log"
+    with output.open("w") as out:
+        proc = subprocess.Popen(["airflow", "dags", "test", "video_pipeline", "-c", conf], env=docker_airflow.env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        inspected = _inspect_stage_containers_until(proc)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, output.read_text(errors="replace"), "")
     assert result.returncode == 0 and _item(vid)["stream"]["encrypted"], result.stdout[-3000:]
+    assert {"probe", "transcode", "package"} <= set(inspected), sorted(inspected)
+    for stage, info in inspected.items():
+        assert AWS_SECRET not in json.dumps(info), stage
+        env = dict(item.split("=", 1) for item in info["Config"]["Env"])
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(env), stage
+        assert env["AWS_SHARED_CREDENTIALS_FILE"] == CREDENTIALS_TARGET, stage
+        (mount,) = [m for m in info["Mounts"] if m["Destination"] == CREDENTIALS_TARGET]
+        assert (mount["Source"], mount["RW"]) == (docker_airflow.env["VIDEO_PIPELINE_DOCKER_AWS_CREDENTIALS_FILE"],
+                                                  False), stage
     (kid,) = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="keys/")["Contents"]]
     content_key = json.loads(s3.get_object(Bucket=BUCKET, Key=kid)["Body"].read())["key"]
     logs = result.stdout + result.stderr + "".join(
@@ -246,6 +272,20 @@ def test_stopping_the_task_stops_its_container(docker_airflow, s3, make_media):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert docker_airflow.tasks(docker_airflow.last_run())["transcode"][:2] == ("failed", 1)
+
+
+def _inspect_stage_containers_until(proc: subprocess.Popen, timeout_s: float = 900) -> dict[str, dict]:
+    """`docker inspect` of every stage container seen while ``proc`` runs, by stage (the last of each)."""
+    inspected: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        ids = docker_cli("ps", "-q", "--filter", f"label={STAGE_LABEL}").stdout.split()
+        found = docker_cli("inspect", *ids, check=False).stdout if ids else "[]"
+        for info in json.loads(found or "[]"):  # (one may be gone between ps and inspect)
+            inspected[info["Config"]["Labels"][STAGE_LABEL]] = info
+        time.sleep(0.2)
+    proc.wait(timeout=max(1, deadline - time.monotonic()))
+    return inspected
 
 
 def _containers(stage: str, every: bool = False) -> list[str]:

@@ -32,12 +32,13 @@ def _docker_case(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_the_docker_runner_maps_every_exit(case, contract, worker_image):  # noqa: F811
+def test_the_docker_runner_maps_every_exit(case, contract, worker_image, aws_credentials_file):  # noqa: F811
     from operators.video_stage import VideoStageDockerOperator
 
     case, extra = _docker_case(case)
     settings = Settings(**{**Settings.from_env().__dict__, "worker_image": worker_image,
-                           "docker_network_mode": "host", "docker_gpus": "none", "docker_mounts": ""})
+                           "docker_network_mode": "host", "docker_gpus": "none", "docker_mounts": "",
+                           "docker_aws_credentials_file": aws_credentials_file})
     options = container_options(settings, case.stage)
     options["environment"] = {**options["environment"], **case.environment(WORKER_BIN)}
     options["labels"] = {STAGE_LABEL: LABEL}

@@ -105,7 +105,8 @@ def test_bad_options_exit_3(run_in_image, uploaded):
     assert result.returncode == 3 and result.manifest["kind"] == "usage"
 
 
-def test_weights_come_from_the_mounted_model_cache(worker_image, uploaded, container_env, model_env, tmp_path):
+def test_weights_come_from_the_mounted_model_cache(worker_image, uploaded, container_env, credentials_mount, model_env,
+                                                   tmp_path):
     """A volume at /models is the image's model cache: weights there load without a download."""
     cache = tmp_path / "models"
     cache.mkdir()
@@ -113,7 +114,7 @@ def test_weights_come_from_the_mounted_model_cache(worker_image, uploaded, conta
     cache.chmod(0o777)  # the image's user writes its downloads here
     env = {**container_env, "VIDEO_WORKER_YOLO_MODEL": "/models/yolo.onnx"}
     proc = subprocess.run(
-        ["docker", "run", "--rm", "--network", "host", "-v", f"{cache}:/models",
+        ["docker", "run", "--rm", "--network", "host", "-v", f"{cache}:/models", *credentials_mount,
          *[arg for name in env for arg in ("-e", name)], worker_image,
          "detect", "--source", uploaded, "--dest", f"s3://{BUCKET}/work/cache/detect/"],
         capture_output=True, text=True, env={**os.environ, **env}, check=False, timeout=600)

@@ -159,6 +159,27 @@ def zipped_video(path: Path, tmp: Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+# A comment line of control characters: over 1% of the first 8 KB, so the sniffer's text test gives up.
+CONTROLS = "\x01" * 400
+
+
+def pointing_at_a_video(write: Callable[[Path], str]) -> Make:
+    """A text file that names a real local video (``write`` gives its text, from the video's path),
+    so that ffmpeg would have something to read if it followed it."""
+    def make(path: Path, tmp: Path) -> None:
+        local = tmp / "local.mp4"
+        ffmpeg(*lavfi(V3), *X264, local)
+        path.write_text(write(local))
+    return make
+
+
+def named_as_a_sequence(path: Path, tmp: Path) -> None:
+    """A video under a numbered-image name (``frame%03d.jpg``), next to files the pattern matches."""
+    ffmpeg(*lavfi(V), *X264, "-f", "mp4", path)
+    for n in range(3):
+        ffmpeg(*lavfi(V), "-frames:v", "1", tmp / f"frame{n:03d}.jpg")
+
+
 def with_subtitles(container_args: tuple[str, ...]) -> Make:
     def make(path: Path, tmp: Path) -> None:
         srt = tmp / "captions.srt"
@@ -188,6 +209,26 @@ def video_with_cover(path: Path, tmp: Path) -> None:
     ffmpeg("-i", cover, *lavfi(V, A), "-map", "0:v", "-map", "1:v", "-map", "2:a", "-c:v:0", "png",
            "-c:v:1", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
            "-disposition:v:0", "attached_pic", path)
+
+
+def rotate_tag(value: str) -> Make:
+    """Matroska whose video stream carries a "rotate" tag of ``value`` (the file's own text). ffmpeg's
+    muxer takes "rotate" for itself, so the tag is written as "rotatx" (stored as ROTATX) and renamed in
+    place, same length."""
+    def make(path: Path, tmp: Path) -> None:
+        tagged = tmp / "tagged.mkv"
+        ffmpeg(*lavfi(V), *X264, "-metadata:s:v:0", f"rotatx={value}", tagged)
+        data = tagged.read_bytes()
+        assert data.count(b"ROTATX") == 1, "the tag name is not in the file once"
+        path.write_bytes(data.replace(b"ROTATX", b"rotate"))
+    return make
+
+
+def has_rotate_tag(value: str) -> Callable[[Path], str | None]:
+    def check(path: Path) -> str | None:
+        tags = next(s for s in ffprobe(path)["streams"] if s["codec_type"] == "video").get("tags", {})
+        return None if tags.get("rotate") == value else f"the video's tags are {tags}"
+    return check
 
 
 def has_irregular_frame_times(path: Path) -> str | None:
@@ -372,6 +413,9 @@ CORPUS: list[Kind] = [
     Kind("mp4-no-audio", "silent.mp4", ff(*lavfi(V), *X264), OK, "video only, no audio track", {"audio": None}),
     Kind("mp4-audio-first", "audio-first.mp4", ff(*lavfi(V, A), "-map", "1:a", "-map", "0:v", *X264, "-c:a", "aac"),
          OK, "the audio track comes before the video track"),
+    Kind("mkv-rotate-tag-nan", "tagged.mkv", rotate_tag("nan"),
+         OK, 'Matroska with a "rotate" tag of "nan" (found by the fuzz run; not a rotation)',
+         {"video.rotation": 0, "video.display_width": 160}, check=has_rotate_tag("nan")),
     Kind("mov-timecode-track", "A001C003.mov", ff(*lavfi(V, A), *X264, "-c:a", "aac", "-timecode", "01:00:00:00"),
          OK, "MOV with a timecode (tmcd) data track (pro cameras)"),
     Kind("m4v-with-cover-art", "movie.m4v", video_with_cover,
@@ -433,6 +477,35 @@ CORPUS: list[Kind] = [
     Kind("hls-playlist", "stream.m3u8",
          data(b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"),
          "rejected: The file is an HLS playlist", "an HLS playlist naming a local file (never opened)"),
+    # Files that point elsewhere, made to hide from the text test; ffmpeg refuses their formats too.
+    Kind("hls-padded-with-controls", "holiday.mp4",
+         pointing_at_a_video(lambda video: f"#EXTM3U\n#{CONTROLS}\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\n"
+                                           f"file://{video}\n#EXT-X-ENDLIST\n"),
+         "rejected: The file is an HLS playlist", "an HLS playlist naming a local video, control characters "
+         "in its first kilobyte"),
+    Kind("ffconcat-script", "clips.mkv",
+         pointing_at_a_video(lambda video: f"ffconcat version 1.0\n#{CONTROLS}\nfile {video.name}\n"),
+         "rejected: The file is an ffmpeg concat script", "an ffmpeg concat script naming a local video, "
+         "control characters in its first kilobyte"),
+    Kind("dash-manifest", "manifest.webm",
+         pointing_at_a_video(lambda video: '<?xml version="1.0"?>\n<!-- ' + CONTROLS + ' -->\n'
+                             '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+                             'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period><AdaptationSet>'
+                             f'<Representation id="1" bandwidth="1"><BaseURL>file://{video}</BaseURL>'
+                             '</Representation></AdaptationSet></Period></MPD>\n'),
+         "rejected: The file is a DASH manifest", "a DASH manifest naming a local video, control characters "
+         "in its first kilobyte"),
+    Kind("imf-composition-playlist", "cpl.mxf",
+         data(b'<?xml version="1.0"?>\n<CompositionPlaylist xmlns="http://www.smpte-ra.org/schemas/2067-3/2016">'
+              b"<ContentTitle>Feature</ContentTitle></CompositionPlaylist>\n"),
+         "rejected: The file is an IMF composition playlist", "an IMF composition playlist (names MXF files)"),
+    Kind("sdp-session", "camera.ts",
+         data(b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=camera\nc=IN IP4 127.0.0.1\nt=0 0\n"
+              b"m=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n"),
+         "rejected: The file is an SDP session description", "an SDP description (ffmpeg would listen for RTP)"),
+    Kind("image-sequence-name", "frame%03d.jpg", named_as_a_sequence,
+         "rejected: makes ffmpeg read it as an image or a numbered image sequence",
+         "an MP4 named like a numbered image sequence, frame000.jpg... beside it"),
     Kind("srt-subtitles", "captions.srt", data(b"1\n00:00:01,000 --> 00:00:02,000\nHello\n"),
          "rejected: The file is a SubRip (SRT) subtitle file, not a video.", "SRT subtitles"),
     Kind("pdf", "brochure.pdf", data(minimal_pdf), "rejected: The file is a PDF document, not a video.", "PDF"),

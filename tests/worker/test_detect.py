@@ -312,8 +312,9 @@ def test_handheld_footage_timeline_matches_when_the_cat_is_on_screen(run_worker,
 
 
 def test_a_pt_model_of_another_size_runs_through_ultralytics(run_worker, cat_clip, tmp_path):
-    """Any YOLO size as .pt: here yolov8s built from its architecture (random weights, nothing downloaded),
-    which proves the selection and loading path; accuracy is the ONNX tests' job."""
+    """Any YOLO size as .pt, named in the model directory: here yolov8s built from its architecture (random
+    weights, nothing downloaded), which proves the selection and the safe (weights-only) loading path;
+    accuracy is the ONNX tests' job."""
     import ultralytics
     import yaml
 
@@ -322,8 +323,8 @@ def test_a_pt_model_of_another_size_runs_through_ultralytics(run_worker, cat_cli
     model.model.names = coco["names"]  # the class names a checkpoint trained on COCO carries
     weights = tmp_path / "yolov8s-random.pt"
     model.save(weights)
-    result = run_worker("detect", "--source", cat_clip, "--dest", tmp_path / "out", "--model", weights,
-                        "--fps", "0.5", "--imgsz", "320")
+    result = run_worker("detect", "--source", cat_clip, "--dest", tmp_path / "out", "--model", weights.name,
+                        "--fps", "0.5", "--imgsz", "320", env={"VIDEO_WORKER_MODEL_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert result.manifest["frames_sampled"] == 6 and result.manifest["ms_per_frame"] > 0
     detections = json.loads((tmp_path / "out" / "detections.json").read_text())

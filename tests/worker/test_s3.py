@@ -69,3 +69,13 @@ def test_unreachable_endpoint_is_worth_a_retry(run_worker, speech_clip, tmp_path
     assert result.returncode == 1
     assert (result.manifest["permanent"], result.manifest["kind"]) == (False, "transient")
     assert "Could not connect" in result.manifest["error"]
+
+
+def test_only_an_s3_source_can_be_pinned_to_an_etag(run_worker, silent_clip, tmp_path):
+    """``--source-etag`` names a version of an S3 object (S3's If-Match); a path or a non-ETag is a usage error."""
+    local = run_worker("probe", "--source", silent_clip, "--dest", tmp_path, "--source-etag", "0" * 32)
+    assert (local.returncode, local.manifest["kind"]) == (3, "usage")
+    assert local.manifest["error"] == f"--source-etag pins an S3 object; {silent_clip} is a local path."
+    odd = run_worker("probe", "--source", "s3://media/in.mp4", "--dest", tmp_path, "--source-etag", "a b")
+    assert (odd.returncode, odd.manifest["kind"]) == (3, "usage")
+    assert "argument --source-etag: not an ETag: 'a b'" in odd.manifest["error"]

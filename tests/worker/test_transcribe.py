@@ -160,9 +160,12 @@ def random_openai_whisper(tmp_path_factory):
 def test_openai_whisper_engine_runs_end_to_end(run_worker, speech_clip, random_openai_whisper, tmp_path):
     from whisper.tokenizer import LANGUAGES
 
+    # The checkpoint by its name in the model directory, as a run's whisper_model names one.
+    model_dir = {"VIDEO_WORKER_MODEL_DIR": str(random_openai_whisper.parent)}
     # --no-translate: random weights can emit timestamps that never advance a translated clip (nothing real does).
     result = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path, "--no-translate",
-                        "--engine", "openai-whisper", "--model", random_openai_whisper, "--beam-size", "1")
+                        "--engine", "openai-whisper", "--model", random_openai_whisper.name, "--beam-size", "1",
+                        env=model_dir)
     assert result.returncode == 0, result.stderr
     m = result.manifest
     assert (m["engine"], m["device"]) == ("openai-whisper", expected_device())
@@ -172,8 +175,8 @@ def test_openai_whisper_engine_runs_end_to_end(run_worker, speech_clip, random_o
     assert (tmp_path / "subtitles.vtt").read_text().startswith("WEBVTT")
 
     declared = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path / "declared",
-                          "--engine", "openai-whisper", "--model", random_openai_whisper,
-                          "--beam-size", "1", "--language", "de", "--no-translate")
+                          "--engine", "openai-whisper", "--model", random_openai_whisper.name,
+                          "--beam-size", "1", "--language", "de", "--no-translate", env=model_dir)
     assert declared.returncode == 0, declared.stderr
     assert declared.manifest["language"] == "de" and declared.manifest["language_probability"] is None
     assert declared.manifest["translation"] is None and not (tmp_path / "declared" / "subtitles.en.vtt").exists()

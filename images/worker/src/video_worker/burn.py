@@ -19,6 +19,8 @@ from video_worker.storage import Location
 
 log = logging.getLogger(__name__)
 
+# The tracks are files we wrote (transcribe, captions), in one of these formats.
+SUBTITLE_FORMATS = ("srt", "webvtt")
 # White text with a dark outline reads on any picture; libass falls back to any font it finds.
 # Sizes are in libass's 288-line script space, so they scale with the video's height.
 STYLE = ("FontName=DejaVu Sans,FontSize=16,PrimaryColour=&H00FFFFFF,OutlineColour=&H80000000,"
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         )
         inputs, maps = [], []
         for n, (language, path) in enumerate(tracks):
-            inputs += ["-i", path]
+            inputs += [*ffmpeg.allow_lists(SUBTITLE_FORMATS), "-i", path]
             maps += ["-map", f"{n + 1}:s:0", f"-metadata:s:s:{n}", f"language={languages.alpha3(language)}",
                      f"-metadata:s:s:{n}", f"handler_name={languages.name(language)}"]
         ffmpeg.run(["-i", source, *inputs, "-map", "0:v:0", *audio, *maps, "-c:v", "copy", "-c:s", "mov_text",

@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from video_worker import __version__
-from video_worker.errors import ConfigError, InputError, UsageError
+from video_worker.errors import ConfigError, InputError, SourceChanged, UsageError
 from video_worker.ffmpeg import FFmpegError
 from video_worker.storage import Location
 
@@ -36,10 +37,13 @@ STAGES = {
 }
 EXIT_OK, EXIT_RETRY, EXIT_PERMANENT, EXIT_USAGE = 0, 1, 2, 3
 EPILOG = """exit codes: 0 done; 1 failed, worth a retry (a media tool killed, out of
-memory, included); 2 permanent input error; 3 invalid options ("usage") or a
+memory, included); 2 permanent input error ("input"), or the source changed since
+the run pinned it with --source-etag ("changed"); 3 invalid options ("usage") or a
 configuration error ("config": a tool such as ffprobe or the packager that cannot
-be run). The last stdout line is JSON: the manifest, or
-{"error": ..., "permanent": ..., "kind": "input" | "usage" | "config" | "transient"}."""
+be run). The last stdout line is JSON: the manifest, or {"error": ..., "permanent": ...,
+"kind": "input" | "changed" | "usage" | "config" | "transient"}."""
+# An entity tag's characters (RFC 9110 etagc: visible ASCII but the quote); S3's are hex and "-".
+ETAG = re.compile(r"[\x21\x23-\x7e]{1,200}")
 
 
 # Where a runner that cannot read stdout alone wants the result too (Kubernetes: the XCom sidecar's file).
@@ -87,10 +91,21 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         stage.formatter_class = argparse.RawDescriptionHelpFormatter
         stage.add_argument("--source", required=True, help="input video: s3://bucket/key or a path")
         stage.add_argument("--dest", required=True, help="output prefix: s3://bucket/prefix/ or a directory")
+        stage.add_argument("--source-etag", type=_etag, metavar="ETAG",
+                           help="read only this version of an s3:// source; if the object has changed "
+                                "(replaced or deleted), exit 2 with kind \"changed\"")
         stage.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         module.add_arguments(stage)
         stage.set_defaults(module=module)
     return parser
+
+
+def _etag(value: str) -> str:
+    """The ETag without its quotes, as S3 lists it with or without them."""
+    etag = value.strip('"')
+    if not ETAG.fullmatch(etag):
+        raise argparse.ArgumentTypeError(f"not an ETag: {value!r}")
+    return etag
 
 
 def run_stage(args: argparse.Namespace) -> dict:
@@ -99,7 +114,7 @@ def run_stage(args: argparse.Namespace) -> dict:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"video-worker-{args.stage}-") as tmp:
         workdir = Path(tmp)
-        source = Location(args.source).download(workdir)
+        source = Location(args.source).download(workdir, etag=args.source_etag)
         out = workdir / "out"
         out.mkdir()
         manifest = args.module.run(args, source=source, out=out, workdir=workdir)
@@ -126,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(killed, "transient", args.stage, EXIT_RETRY)
         log.error("permanent input error in %s: %s", args.stage, exc)
         return _fail(str(exc), "input", args.stage, EXIT_PERMANENT)
+    except SourceChanged as exc:
+        log.error("stage %s stopped: %s", args.stage, exc)
+        return _fail(str(exc), "changed", args.stage, EXIT_PERMANENT)
     except UsageError as exc:
         log.error("invalid options for %s: %s", args.stage, exc)
         return _fail(str(exc), "usage", args.stage, EXIT_USAGE)

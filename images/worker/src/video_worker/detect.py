@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from video_worker import ffmpeg, probe, settings, tracks
+from video_worker import ffmpeg, models, probe, settings, tracks
 from video_worker.errors import UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
 from video_worker.tracks import Hit, Track
@@ -34,9 +34,11 @@ THUMBNAIL_JPEG_QUALITY = 90
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=settings.get("YOLO_MODEL"),
-                        help="YOLO weights: a .pt or .onnx path, or a name that ultralytics downloads "
-                             "(env VIDEO_WORKER_YOLO_MODEL)")
+    parser.add_argument("--model", type=models.option("YOLO_MODEL", models.YOLO_NAMES),
+                        default=settings.get("YOLO_MODEL"),
+                        help="YOLO weights, .pt or .onnx: the configured model (env VIDEO_WORKER_YOLO_MODEL, any "
+                             "path), a name in VIDEO_WORKER_MODEL_DIR, or a standard name that ultralytics "
+                             "downloads (yolov8n.pt ... yolo11x.pt, when VIDEO_WORKER_MODEL_DOWNLOADS is true)")
     parser.add_argument("--classes", type=parse_classes, default=parse_classes(settings.get("DETECT_CLASSES")),
                         help="comma-separated class names to keep (env VIDEO_WORKER_DETECT_CLASSES)")
     parser.add_argument("--fps", type=settings.positive(float), default=float(settings.get("DETECT_FPS")),
@@ -161,6 +163,7 @@ class UltralyticsDetector:
     """ultralytics' YOLO, for weights that are not an ONNX export."""
 
     def __init__(self, name: str, device: str, imgsz: int) -> None:
+        models.load_safely()
         from ultralytics import YOLO
 
         if device == "auto":
@@ -190,7 +193,7 @@ def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, in
     """The model behind one interface, warmed up on a blank frame so timings measure inference, not loading.
 
     ONNX exports run in onnxruntime directly; other weights (.pt, or names ultralytics downloads) through
-    ultralytics, which needs torch.
+    ultralytics, which needs torch. ``name`` is what ``models.resolve`` allowed.
     """
     log.info("loading YOLO model %s (device %s)", name, device)
     if name.endswith(".onnx"):

@@ -1,4 +1,4 @@
-"""The one error type that means "this input will never work"."""
+"""The errors that end a stage without a retry, each with its own exit code and kind."""
 
 from __future__ import annotations
 
@@ -24,4 +24,13 @@ class ConfigError(Exception):
     Neither the input's fault nor the options': no quarantine, and retrying on the same machine
     cannot help. The message names what is missing and the setting (or PATH) that supplies it.
     Not a ``UsageError`` (a ``ValueError``), so that no stage's ``except ValueError`` swallows it.
+    """
+
+
+class SourceChanged(Exception):
+    """The source object is no longer the version the run pinned (``--source-etag``): replaced or deleted.
+
+    Exit 2 with kind ``changed``: this run can never finish (every stage must read one file), so no
+    retry; but it is not the input's fault, so nothing is quarantined: the new object gets a run of
+    its own (its ETag gives it its own video id). Not an ``InputError``, so no handler takes it for one.
     """

@@ -23,6 +23,22 @@ STDERR_TAIL_CHARS = 2000
 # Key material in a command line: never logged, even at DEBUG.
 SECRET = re.compile(r"((?:\b|_)key[=:\s]\s*'?)[0-9A-Fa-f]{16,}")
 
+# The demuxers ffmpeg may read an input with, whatever its name or content says: the containers
+# videos come in (sniff's media signatures, VIDEO_PIPELINE_VIDEO_EXTENSIONS), the audio-only ones that
+# probe names in its reasons, and GIF/APNG (an animated one is a video). None opens anything but the
+# file itself. Left out, because they open the files, devices or URLs their input names: hls, dash,
+# concat, imf, sdp/rtp/rtsp, image2 (a name with %d or * reads a series of local files), lavfi, ...
+# ffmpeg matches any one of a demuxer's names ("mov" stands for "mov,mp4,m4a,3gp,3g2,mj2").
+MEDIA_FORMATS = (
+    "mov", "matroska", "avi", "mpegts", "mpeg", "flv", "asf", "mxf", "ogg", "wav", "yuv4mpegpipe",
+    "mp3", "flac", "aac", "ac3", "eac3", "aiff", "amr", "w64", "caf", "wv", "ape",
+    "gif", "apng",
+)
+# Inputs are local files: no network, data:, subfile: or concat: protocol.
+PROTOCOLS = ("file",)
+# ffmpeg's log prefix names the demuxer it chose when the allow-list refuses it (5.1: "[hls @ 0x...]").
+REFUSED = re.compile(r"\[([\w,]+) @ 0x[0-9a-f]+\] Format not on whitelist")
+
 
 class FFmpegError(RuntimeError):
     """ffmpeg or ffprobe exited non-zero; carries the tail of its stderr."""
@@ -32,6 +48,12 @@ class FFmpegError(RuntimeError):
         self.returncode = returncode
         self.stderr_tail = stderr[-STDERR_TAIL_CHARS:].strip()
         super().__init__(f"{Path(cmd[0]).name} exited {returncode}: {self.stderr_tail}")
+
+    @property
+    def refused_format(self) -> str | None:
+        """The demuxer that the allow-list refused for the input, when ffmpeg's message names it."""
+        match = REFUSED.search(self.stderr_tail)
+        return match.group(1) if match else None
 
 
 def run(
@@ -68,9 +90,41 @@ def run(
 def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
     quiet = ["-nostdin", "-loglevel", "error", "-y"] if tool == "ffmpeg" else []
     banner = ["-hide_banner"] if tool in ("ffmpeg", "ffprobe") else []
-    cmd = [tool, *banner, *quiet, *(str(a) for a in args)]
+    given = [str(a) for a in args]
+    if tool == "ffmpeg":
+        given = _inputs_allow_listed(given)
+    elif tool == "ffprobe":
+        given = [*_missing(allow_lists(), given), *given]
+    cmd = [tool, *banner, *quiet, *given]
     log.debug("running: %s", redact(shlex.join(cmd)))
     return cmd
+
+
+def allow_lists(formats: Sequence[str] = MEDIA_FORMATS) -> list[str]:
+    """Input options: open the next input only with these demuxers, and only as a local file.
+
+    Every input gets MEDIA_FORMATS unless its options name others: only a file that the pipeline
+    wrote itself may be read otherwise (the subtitles it made, its storyboard thumbnails).
+    """
+    return ["-format_whitelist", ",".join(formats), "-protocol_whitelist", ",".join(PROTOCOLS)]
+
+
+def _inputs_allow_listed(args: list[str]) -> list[str]:
+    """``args`` with the allow-lists before each ``-i`` whose own options do not set them."""
+    cmd: list[str] = []
+    since = 0  # an input's options start after the previous input
+    for i, arg in enumerate(args):
+        if arg == "-i":
+            cmd += _missing(allow_lists(), args[since:i])
+            since = i + 2
+        cmd.append(arg)
+    return cmd
+
+
+def _missing(options: list[str], given: list[str]) -> list[str]:
+    """The (name, value) pairs of ``options`` whose name is not among ``given``."""
+    pairs = zip(options[::2], options[1::2])
+    return [item for name, value in pairs if name not in given for item in (name, value)]
 
 
 # The tools whose path is a setting; ffmpeg and ffprobe are found on PATH.

@@ -270,7 +270,9 @@ def make_storyboard(
     rows = min(SHEET_ROWS, math.ceil(count / columns))
     sheets = math.ceil(count / per_sheet)
     names = ["storyboard.jpg"] if sheets == 1 else [f"storyboard-{i:03d}.jpg" for i in range(1, sheets + 1)]
-    ffmpeg.run(["-framerate", "1", "-i", thumbs_dir / "%06d.bmp", "-vf", f"tile={columns}x{rows}",
+    # Our own numbered thumbnails: the one input read as an image sequence.
+    ffmpeg.run(["-framerate", "1", *ffmpeg.allow_lists(["image2"]), "-i", thumbs_dir / "%06d.bmp",
+                "-vf", f"tile={columns}x{rows}",
                 "-q:v", "4", out / (names[0] if sheets == 1 else "storyboard-%03d.jpg")])
 
     w, h = thumb

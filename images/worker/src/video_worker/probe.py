@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
 def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
     """Metadata of a readable video; ``InputError`` for anything unusable.
 
-    Text, documents and archives are refused before ffmpeg sees them: an HLS playlist or a
-    concat script named ``.mp4`` would otherwise make ffmpeg open the files it names.
+    Text, documents and archives are refused before ffmpeg sees them, naming what they are; an HLS
+    playlist or a concat script named ``.mp4`` that hides from the sniffer is refused by ffmpeg's
+    demuxer allow-list (ffmpeg.MEDIA_FORMATS), so the files it names are never opened.
     """
     size = path.stat().st_size
     if size == 0:
@@ -67,7 +69,7 @@ def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
     try:
         info = ffmpeg.ffprobe_json(path)
     except ffmpeg.FFmpegError as exc:
-        raise InputError(_unreadable_reason(path, what)) from exc
+        raise InputError(_unreadable_reason(path, what, exc.refused_format)) from exc
 
     fmt = info.get("format", {})
     streams = info.get("streams", [])
@@ -163,10 +165,21 @@ def _no_video_reason(fmt: dict, streams: list[dict], audio: dict | None, what: s
     return f"The {name} has no streams at all; a video is required."
 
 
-def _unreadable_reason(path: Path, what: sniff.Sniff) -> str:
-    """ffprobe could not open the file: name what it is, and how it is cut short."""
+def _unreadable_reason(path: Path, what: sniff.Sniff, refused: str | None) -> str:
+    """ffprobe could not open the file: name what it is, and how it is cut short.
+
+    ``refused``: the demuxer ffmpeg chose and its allow-list refused (ffmpeg.MEDIA_FORMATS).
+    """
     if what.kind == "image":
         return f"The file is a still image ({what.name}), not a video."
+    if refused == "image2":
+        return (f"The file is not a video: its name ({path.name!r}) makes ffmpeg read it as an image "
+                "or a numbered image sequence.")
+    if refused and refused.endswith("_pipe"):
+        return f"The file is a still image ({refused.removesuffix('_pipe').upper()}), not a video."
+    if refused:
+        return ("The file is not a video ffmpeg can read (unrecognised or corrupt data). ffmpeg reads it "
+                f"as {refused!r}, which is not one of the media formats this pipeline opens.")
     if what.kind == "media" and what.name in sniff.MP4_FAMILY:
         reason = sniff.mp4_truncation(path, what.name)
         if reason:
@@ -347,11 +360,20 @@ class Packets:
 
 def _scan_packets(path: Path) -> Packets | None:
     """The file's packets, or None without any video packet. Reads the whole file."""
-    out = ffmpeg.run(
+    return _packets(_packet_lines(path))
+
+
+def _packet_lines(path: Path) -> str:
+    """ffprobe's line per packet, read without decoding: ``codec_type=video|pts_time=0.040000|...``."""
+    return ffmpeg.run(
         ["-v", "error", "-show_entries", "packet=codec_type,pts_time,dts_time,duration_time,flags",
          "-of", "compact=p=0", path],
         tool="ffprobe", capture_stdout=True,
     ).decode("utf-8", "replace")
+
+
+def _packets(out: str) -> Packets | None:
+    """The packets' span, ends and last keyframe from ``_packet_lines``; None without a video packet."""
     first = end = video_end = last_key = None
     for line in out.splitlines():
         fields = dict(item.split("=", 1) for item in line.split("|") if "=" in item)
@@ -376,8 +398,8 @@ def _clock(value: Any) -> float | None:
     """Seconds in a Matroska DURATION tag, "01:02:03.250000000"."""
     try:
         h, m, s = str(value).split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except (TypeError, ValueError):
+        return _float(int(h) * 3600 + int(m) * 60 + float(s))
+    except (TypeError, ValueError, OverflowError):  # OverflowError: hours with hundreds of digits
         return None
 
 
@@ -390,10 +412,12 @@ def _ratio(value: str | None) -> Fraction | None:
 
 
 def _float(value: Any) -> float | None:
+    """A finite number, else None: tags are the file's own text, and "nan" or "inf" parse as floats."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: Any) -> int | None:

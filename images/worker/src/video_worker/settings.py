@@ -2,7 +2,7 @@
 
 Model settings default to the standard model names so that a machine with
 internet downloads them as usual; tests and air-gapped hosts point them at
-local files instead.
+local files instead. Which other models ``--model`` may name: models.py.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ _DEFAULTS: dict[str, str] = {
     "DETECT_MIN_TRACK_SCORE": "0.5",
     "DETECT_TRACK_GAP_S": "2",
     "DETECT_IMGSZ": "640",
+    # which models --model may name besides the configured ones (models.py): a bare name in MODEL_DIR
+    # (the image's model cache and working directory), or, with MODEL_DOWNLOADS,
+    # a standard name its library fetches from its own source
+    "MODEL_DIR": "/models",
+    "MODEL_DOWNLOADS": "true",
     # previews
     "LABEL_EVERY_N": "10",
     # package

@@ -31,7 +31,7 @@ class Sniff:
 def identify(path: Path) -> Sniff:
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
-    return (_binary(head) or _text(head, complete=path.stat().st_size <= HEAD_BYTES)
+    return (_binary(head) or _pointer(head) or _text(head, complete=path.stat().st_size <= HEAD_BYTES)
             or Sniff("unknown", "unrecognised data"))
 
 
@@ -90,11 +90,31 @@ def _binary(head: bytes) -> Sniff | None:
     return None
 
 
+# Text that makes ffmpeg open the files, URLs or network streams it names, found as ffmpeg's own
+# probes find it: in the raw bytes, so that control characters or bytes that are not text cannot hide
+# it from the text test. (ffmpeg refuses these formats anyway, see ffmpeg.MEDIA_FORMATS: this names them.)
+POINTS_ELSEWHERE = "a text file that points to other files"
+POINTERS = [
+    (re.compile(rb"\A(?:\xef\xbb\xbf)?\s*#EXTM3U", re.I), f"an HLS playlist (.m3u8, {POINTS_ELSEWHERE})"),
+    (re.compile(rb"\A(?:\xef\xbb\xbf)?\s*ffconcat", re.I), f"an ffmpeg concat script ({POINTS_ELSEWHERE})"),
+    (re.compile(rb"<MPD\b", re.I), f"a DASH manifest (.mpd, {POINTS_ELSEWHERE})"),
+    (re.compile(rb"<CompositionPlaylist\b"), f"an IMF composition playlist ({POINTS_ELSEWHERE})"),
+    (re.compile(rb"^c=IN IP", re.M), "an SDP session description (a text file that points to network streams)"),
+]
+
+
+def _pointer(head: bytes) -> Sniff | None:
+    for pattern, name in POINTERS:
+        if pattern.search(head):
+            return Sniff("text", name)
+    return None
+
+
 SRT = re.compile(r"^\ufeff?\s*\d+\s*\r?\n\d\d:\d\d:\d\d[,.]\d+\s*-->")
 
 
 def _text(head: bytes, *, complete: bool) -> Sniff | None:
-    """Text of any kind: never a video, and never handed to ffmpeg (playlists can name other files)."""
+    """Text of any kind: never a video, and never handed to ffmpeg (pointer files are found before)."""
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
     for encoding in ("utf-8", "utf-16"):
@@ -113,12 +133,6 @@ def _text(head: bytes, *, complete: bool) -> Sniff | None:
     lower = text.lstrip("\ufeff \t\r\n").lower()
     if lower.startswith("<!doctype html") or "<html" in lower[:1024]:
         return Sniff("text", "an HTML page")
-    if lower.startswith("#extm3u"):
-        return Sniff("text", "an HLS playlist (.m3u8, a text file that points to other files)")
-    if "<mpd" in lower[:2048]:
-        return Sniff("text", "a DASH manifest (.mpd, a text file that points to other files)")
-    if lower.startswith("ffconcat"):
-        return Sniff("text", "an ffmpeg concat script")
     if "<svg" in lower[:2048]:
         return Sniff("image", "SVG")
     if lower.startswith("<?xml"):

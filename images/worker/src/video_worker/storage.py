@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from video_worker.errors import InputError
+from video_worker.errors import InputError, SourceChanged, UsageError
 
 log = logging.getLogger(__name__)
 
 UPLOAD_THREADS = 8
+# A pinned download streams one GET (If-Match is per request); 1 MiB writes keep memory flat.
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # A local file name stays under the file system's 255 bytes, with room for boto3's temporary suffix.
 MAX_LOCAL_NAME_BYTES = 200
 
@@ -87,9 +89,15 @@ class Location:
 
         return boto3.client("s3")
 
-    def download(self, workdir: Path) -> Path:
-        """A local copy of this file (the file itself when local)."""
+    def download(self, workdir: Path, etag: str | None = None) -> Path:
+        """A local copy of this file (the file itself when local).
+
+        With ``etag``, exactly that version of the S3 object, or ``SourceChanged``: every stage of a
+        run must read the file that probe checked, not one uploaded over it since.
+        """
         if not self.is_s3:
+            if etag:
+                raise UsageError(f"--source-etag pins an S3 object; {self.uri} is a local path.")
             path = Path(self.uri)
             if not path.is_file():
                 raise InputError(f"The source {self.uri} does not exist or is not a file.")
@@ -98,14 +106,29 @@ class Location:
 
         target = workdir / "source" / local_name(self.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        log.info("downloading %s to %s", self.uri, target)
+        log.info("downloading %s%s to %s", self.uri, f" (ETag {etag})" if etag else "", target)
         try:
-            self._s3.download_file(self.bucket, self.key, str(target))
+            if etag:
+                self._get_version(target, etag)
+            else:
+                self._s3.download_file(self.bucket, self.key, str(target))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+            code = exc.response.get("Error", {}).get("Code")
+            if etag and code in {"412", "PreconditionFailed", "404", "NoSuchKey"}:
+                how = ("it was deleted after this run registered it" if code in {"404", "NoSuchKey"}
+                       else "it is no longer the version this run registered")
+                raise SourceChanged(f"The source {self.uri} changed during processing: {how} (ETag {etag}).") from exc
+            if code in {"404", "NoSuchKey"}:
                 raise InputError(f"The source {self.uri} does not exist.") from exc
             raise
         return target
+
+    def _get_version(self, target: Path, etag: str) -> None:
+        """Stream the object to ``target`` if it still has ``etag`` (S3 answers 412 if not).
+        boto3's download_file takes no If-Match: its ranged parts would each need one."""
+        body = self._s3.get_object(Bucket=self.bucket, Key=self.key, IfMatch=f'"{etag}"')["Body"]
+        with body, target.open("wb") as file:
+            shutil.copyfileobj(body, file, DOWNLOAD_CHUNK_BYTES)
 
     def upload(self, path: Path, name: str) -> str:
         """Put ``path`` under this prefix as ``name``; return its URI."""

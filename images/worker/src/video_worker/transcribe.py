@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from video_worker import caption_norms, ffmpeg, languages, probe, settings, translation, whisper_engines
+from video_worker import caption_norms, ffmpeg, languages, models, probe, settings, translation, whisper_engines
 from video_worker.subtitles import (Cue, Word, build_cues, cues_json, remove_loops, to_srt, to_vtt,
                                    words_from_segment)
 from video_worker.whisper_engines import ENGINES
@@ -28,8 +28,11 @@ MULTILINGUAL_MODELS = "base, small, medium, large-v3"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default=settings.get("WHISPER_ENGINE"),
                         help="speech engine (env VIDEO_WORKER_WHISPER_ENGINE)")
-    parser.add_argument("--model", default=settings.get("WHISPER_MODEL"),
-                        help="model name (downloaded when missing) or local path (env VIDEO_WORKER_WHISPER_MODEL)")
+    parser.add_argument("--model", type=models.option("WHISPER_MODEL", models.WHISPER_NAMES),
+                        default=settings.get("WHISPER_MODEL"),
+                        help="the configured model (env VIDEO_WORKER_WHISPER_MODEL: a name or any path), a name in "
+                             "VIDEO_WORKER_MODEL_DIR, or a standard size the engine downloads (tiny ... large-v3, "
+                             "turbo; when VIDEO_WORKER_MODEL_DOWNLOADS is true)")
     parser.add_argument("--language", default=settings.get("WHISPER_LANGUAGE"),
                         help="declared language code such as en or fr; empty detects it "
                              "(env VIDEO_WORKER_WHISPER_LANGUAGE)")

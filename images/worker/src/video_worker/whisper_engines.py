@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from video_worker import models
+
 log = logging.getLogger(__name__)
 
 ENGINES = ("faster-whisper", "openai-whisper")
@@ -40,6 +42,7 @@ def _flat(clips: list[tuple[float, float]]) -> list[float]:
 
 class FasterWhisper:
     def __init__(self, args: argparse.Namespace) -> None:
+        models.load_safely()
         import ctranslate2
         from faster_whisper import WhisperModel
 
@@ -96,6 +99,7 @@ class FasterWhisper:
 
 class OpenAIWhisper:
     def __init__(self, args: argparse.Namespace) -> None:
+        models.load_safely()
         import torch
         import whisper
 
