@@ -98,11 +98,13 @@ def test_detect_refuses_a_model_from_input_before_fetching_or_loading_it(run_wor
 
 def test_a_checkpoint_in_the_model_dir_is_loaded_without_running_its_code(run_worker, clip, attack):
     """Even a trusted place holds only weights: ultralytics loads .pt with weights_only, so a pickle that
-    would run code is refused (and the stage fails) instead of executed."""
+    would run code is refused instead of executed, and the stage fails as a configuration error (exit 3),
+    not retried."""
     (attack["model_dir"] / "planted.pt").write_bytes(attack["evil"].read_bytes())
     result = run_worker("detect", "--source", clip, "--dest", attack["out"], "--model", "planted.pt",
                         env={"VIDEO_WORKER_MODEL_DIR": str(attack["model_dir"])})
-    assert result.returncode != 0, result.manifest
+    assert (result.returncode, result.manifest.get("kind")) == (3, "config"), result.manifest  # not retried
+    assert "planted.pt cannot be loaded" in result.manifest["error"]
     assert not attack["marker"].exists(), "the checkpoint's pickle ran code"
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from video_worker import ffmpeg, models, probe, settings, tracks
-from video_worker.errors import UsageError
+from video_worker.errors import ConfigError, UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
 from video_worker.tracks import Hit, Track
 
@@ -176,7 +176,10 @@ class UltralyticsDetector:
             ultralytics_log.removeHandler(handler)
         ultralytics_log.propagate = True
         self.device, self.imgsz = device, imgsz
-        self.model = YOLO(name, task="detect")
+        try:
+            self.model = YOLO(name, task="detect")
+        except TypeError as exc:  # ultralytics' one error for a checkpoint it will not load: damaged, or unsafe
+            raise ConfigError(f"the YOLO model {name} cannot be loaded: {exc}") from exc
         self.names: dict[int, str] = self.model.names
 
     def detect(self, frame: np.ndarray, class_ids: list[int], conf: float) -> list[Box]:
