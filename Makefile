@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml contract/pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
 DEMO_TOOLS := venv ffmpeg ffprobe espeak-ng npm
@@ -24,14 +24,14 @@ export DOCKER_ENGINE_SCRIPT CA_BUNDLE
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help demo up down env test test-faults bench system-deps test-deps venv clean image cluster-images test-production bench-production fresh
+.PHONY: help demo up down env lint test test-faults bench system-deps test-deps venv clean image cluster-images test-production bench-production fresh
 
 help:
 	@echo "make demo   run the DAG on a sample video (or VIDEO=path; ENCRYPT=1 encrypts) against the local stack; prints the page URL"
 	@echo "make up     start the local stack: moto (S3, DynamoDB) and Airflow on http://localhost:8080"
 	@echo "make down   stop it (Airflow's database and logs stay in .airflow/)"
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
-	@echo "make test   run the test suite"
+	@echo "make test   ruff and mypy (make lint), then the test suite"
 	@echo "make test-faults  the fault suite: moto, a worker and Airflow killed mid-run, a hung stage, 20 uploads at once"
 	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung) and the output quality (animals, poster, subtitles); write BENCHMARKS.md"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
@@ -52,8 +52,15 @@ down:  # the standard library is enough, so this works even after make clean
 env: $(STAMP)
 	@$(PY) scripts/stack.py env
 
-test: test-deps $(STAMP) $(NODE_STAMP)
+test: test-deps $(STAMP) $(NODE_STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Static checks, configured in pyproject.toml: ruff and mypy over the tree, and mypy --strict on the
+# contract package that the worker and the Airflow side share.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m mypy --strict contract/src
 
 # Faults on the local stack, each survived with nothing lost; figures in test-artifacts/faults.md (RELIABILITY.md).
 test-faults: test-deps $(STAMP) $(NODE_STAMP)
@@ -93,11 +100,12 @@ fresh:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml
+$(STAMP): requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml contract/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + ")")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e contract
 	$(PY) -m pip install --quiet --no-deps -e images/worker
 	@# The Airflow side (plugins/), the local stack (scripts/) and the benchmarks (bench/) import as Airflow
 	@# imports plugins: from their folders, here put on the venv's path once.

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
-
 import local_env
 from clip import ensure_clip
+from moto.server import ThreadedMotoServer
 from report import write_section
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 
@@ -64,7 +64,7 @@ def main() -> None:
     os.environ.update(credentials)
     results: dict[str, list[tuple[float, dict[str, float]]]] = {"local": [], "docker": []}
     try:
-        settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "events_queue": ""})
+        settings = Settings.from_env(bucket=BUCKET, events_queue="")
         bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), settings=settings)
         key = f"incoming/{clip.path.name}"
         boto3.client("s3").upload_file(str(clip.path), BUCKET, key)
@@ -100,10 +100,14 @@ def write_report(clip: str, image: dict, results: dict) -> None:
     local, docker = results["local"], results["docker"]
     rows = "\n".join(
         f"| {task} | {_median(local, task):.2f} | {_median(docker, task):.2f} | "
-        f"{_median(docker, task) - _median(local, task):+.2f} | {_spread(local, task):.2f} / {_spread(docker, task):.2f} |"
+        f"{_median(docker, task) - _median(local, task):+.2f} | "
+        f"{_spread(local, task):.2f} / {_spread(docker, task):.2f} |"
         for task in STAGES)
     wall_local, wall_docker = _median(local), _median(docker)
     widest = max(abs(_median(docker, task) - _median(local, task)) for task in STAGES)
+    whole_run = (f"| **whole run (wall)** | **{wall_local:.1f}** | **{wall_docker:.1f}** "
+                 f"| **{wall_docker - wall_local:+.1f}** ({100 * (wall_docker / wall_local - 1):+.1f}%) "
+                 f"| {_spread(local):.1f} / {_spread(docker):.1f} |")
     base = image["Config"]["Labels"].get("org.video-pipeline.base", "?")
     section = f"""
 ## The docker runner: every stage in the worker image
@@ -118,7 +122,7 @@ of {len(docker)} runs. Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime
 | stage task | local runner, s | docker runner, s | difference, s | spread between runs, s (local / docker) |
 |---|--:|--:|--:|--:|
 {rows}
-| **whole run (wall)** | **{wall_local:.1f}** | **{wall_docker:.1f}** | **{wall_docker - wall_local:+.1f}** ({100 * (wall_docker / wall_local - 1):+.1f}%) | {_spread(local):.1f} / {_spread(docker):.1f} |
+{whole_run}
 
 The media work inside is the same code on the same ffmpeg build (Debian 12's 5.1 on both sides here).
 Per stage the runners differ by at most {widest:.1f} s, either way, against a spread of one stage between

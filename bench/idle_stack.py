@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import boto3
-import psutil
-
 import local_env
+import psutil
 from measure import machine_busy_seconds
 from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 

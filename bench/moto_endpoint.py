@@ -7,9 +7,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from moto.server import ThreadedMotoServer
-
 import local_env
+from moto.server import ThreadedMotoServer
 
 
 @contextmanager

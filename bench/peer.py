@@ -20,13 +20,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from video_worker import settings
-from video_worker.transcode import ladder_sizes, maxrate_kbps, parse_ladder
+from video_worker.settings import worker_settings
+from video_worker.transcode import ladder_sizes, maxrate_kbps
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 
 
-def ffmpeg(*args: str | Path) -> None:
+def ffmpeg(*args: str | Path | int) -> None:
     subprocess.run([*FFMPEG, *map(str, args)], check=True)
 
 
@@ -43,15 +43,15 @@ def probe(source: Path) -> dict:
 def renditions(source: Path, out: Path, width: int, height: int) -> list[Path]:
     """One ffmpeg per rung, each decoding the source again; the pipeline's rung sizes."""
     files = []
-    keyframes = settings.get("KEYFRAME_INTERVAL_S")
-    for rung, w, h in ladder_sizes(width, height, parse_ladder(settings.get("LADDER"))):
+    keyframes = worker_settings().keyframe_interval_s
+    for rung, w, h in ladder_sizes(width, height, worker_settings().ladder):
         maxrate = maxrate_kbps(rung)
         path = out / f"{rung}p.mp4"
         ffmpeg("-i", source, "-vf", f"scale={w}:{h}:flags=bicubic,setsar=1", "-c:v", "libx264",
-               "-preset", settings.get("PRESET"), "-crf", settings.get("CRF"),
+               "-preset", worker_settings().preset, "-crf", worker_settings().crf,
                "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k", "-profile:v", "high",
                "-pix_fmt", "yuv420p", "-force_key_frames", f"expr:gte(t,n_forced*{keyframes})",
-               "-c:a", "aac", "-b:a", settings.get("AUDIO_BITRATE"), "-ac", "2", "-movflags", "+faststart", path)
+               "-c:a", "aac", "-b:a", worker_settings().audio_bitrate, "-ac", "2", "-movflags", "+faststart", path)
         files.append(path)
     return files
 
@@ -61,9 +61,9 @@ def transcribe(source: Path, out: Path) -> Path:
 
     audio = out / "audio.wav"
     ffmpeg("-i", source, "-vn", "-ac", "1", "-ar", "16000", audio)
-    model = WhisperModel(settings.get("WHISPER_MODEL"), device="cpu", compute_type="int8",
+    model = WhisperModel(worker_settings().whisper_model, device="cpu", compute_type="int8",
                          cpu_threads=os.cpu_count() or 1)
-    segments, _ = model.transcribe(str(audio), beam_size=int(settings.get("WHISPER_BEAM_SIZE")),
+    segments, _ = model.transcribe(str(audio), beam_size=worker_settings().whisper_beam_size,
                                    word_timestamps=True, vad_filter=True, condition_on_previous_text=False)
     srt = out / "subtitles.srt"
     with srt.open("w") as f:
@@ -79,16 +79,20 @@ def _srt_time(t: float) -> str:
 
 def detect(source: Path, out: Path, fps: float) -> list[dict]:
     from ultralytics import YOLO
+    from ultralytics.engine.results import Results
 
-    model = YOLO(settings.get("YOLO_MODEL"), task="detect")
-    wanted = settings.get("DETECT_CLASSES").split(",")
-    stride = max(1, round(fps / float(settings.get("DETECT_FPS"))))
+    model = YOLO(worker_settings().yolo_model, task="detect")
+    wanted = worker_settings().detect_classes
+    stride = max(1, round(fps / worker_settings().detect_fps))
     hits = []
-    results = model.predict(str(source), stream=True, vid_stride=stride, conf=float(settings.get("DETECT_CONF")),
-                            imgsz=int(settings.get("DETECT_IMGSZ")), verbose=False,
+    results = model.predict(str(source), stream=True, vid_stride=stride, conf=worker_settings().detect_conf,
+                            imgsz=worker_settings().detect_imgsz, verbose=False,
                             classes=[i for i, name in model.names.items() if name in wanted])
     for n, result in enumerate(results):
-        for cls, conf in zip(result.boxes.cls.tolist(), result.boxes.conf.tolist()):
+        boxes = result.boxes if isinstance(result, Results) else None
+        if boxes is None:
+            raise RuntimeError(f"{worker_settings().yolo_model} gave no boxes: it is not a detection model")
+        for cls, conf in zip(boxes.cls.tolist(), boxes.conf.tolist()):
             hits.append({"t": n * stride / fps, "label": model.names[int(cls)], "confidence": conf})
     (out / "detections.json").write_text(json.dumps(hits))
     return hits
@@ -107,15 +111,15 @@ def previews(source: Path, out: Path, duration: float) -> None:
 
 
 def burn(top: Path, srt: Path, out: Path) -> None:
-    ffmpeg("-i", top, "-vf", f"subtitles={srt}", "-c:v", "libx264", "-preset", settings.get("PRESET"),
-           "-crf", settings.get("CRF"), "-c:a", "copy", "-movflags", "+faststart", out / "burned.mp4")
+    ffmpeg("-i", top, "-vf", f"subtitles={srt}", "-c:v", "libx264", "-preset", worker_settings().preset,
+           "-crf", worker_settings().crf, "-c:a", "copy", "-movflags", "+faststart", out / "burned.mp4")
 
 
 def package(files: list[Path], out: Path) -> None:
     streams = [f"in={f},stream=video,init_segment={f.stem}/init.mp4,segment_template={f.stem}/$Number$.m4s"
                for f in files]
     streams.append(f"in={files[0]},stream=audio,init_segment=audio/init.mp4,segment_template=audio/$Number$.m4s")
-    subprocess.run([settings.get("PACKAGER"), *streams, "--segment_duration", settings.get("SEGMENT_S"),
+    subprocess.run([worker_settings().packager, *streams, "--segment_duration", str(worker_settings().segment_s),
                     "--mpd_output", "manifest.mpd", "--hls_master_playlist_output", "master.m3u8"],
                    check=True, cwd=out / "stream", capture_output=True)
 

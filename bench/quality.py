@@ -1,7 +1,7 @@
 """Output quality on real footage and speech: detection, poster and GIFs, subtitles. Writes its BENCHMARKS.md section.
 
 Detection: every clip is sampled once at 10 frames per second with a low
-confidence floor, and the stage's linking and voting (video_worker.tracks) run
+confidence floor, and the stage's linking and voting (video_worker.animal_tracks) run
 over subsets of those samples, so the sampling rate and thresholds are compared
 on the same detections; then the stage itself runs at its defaults. Per clip:
 the seconds an animal is on screen (ground truth), the seconds of those that the
@@ -25,17 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
-
 import footage
 import local_models
+import numpy as np
 from clip import SPEECH as BENCH_SPEECH
 from clip import VOICE as BENCH_VOICE
 from clip import ensure_clip
 from report import machine, write_section
-from video_worker import probe, settings, tracks
+
+from video_worker import animal_tracks, probe
 from video_worker.detect import iter_frames, sample_size
 from video_worker.onnx_detector import OnnxDetector
+from video_worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "quality"
@@ -46,9 +47,9 @@ CONFS = (0.15, 0.2, 0.25, 0.35)
 SCORES = (0.25, 0.5, 1.0)
 # What detect did before tracks: per-frame hits at 1 fps from 0.35, each label's hits merged when 2 s apart.
 BEFORE = {"fps": 1, "conf": 0.35, "merge_gap_s": 2.0}
-DEFAULTS = {"fps": float(settings.get("DETECT_FPS")), "conf": float(settings.get("DETECT_CONF")),
-            "min_score": float(settings.get("DETECT_MIN_TRACK_SCORE")),
-            "gap": float(settings.get("DETECT_TRACK_GAP_S"))}
+DEFAULTS = {"fps": worker_settings().detect_fps, "conf": worker_settings().detect_conf,
+            "min_score": worker_settings().detect_min_track_score,
+            "gap": worker_settings().detect_track_gap_s}
 FAST_WPM = 200
 NORMS = {
     "line_too_long": "line > 42",
@@ -71,7 +72,7 @@ class Footage:
     truth: list[float]  # per frame of the clip: how much of an animal shows (footage.py)
     fps: float
     duration: float
-    hits: list[tracks.Hit]
+    hits: list[animal_tracks.Hit]
 
 
 def clips() -> list[tuple[str, Path, list[float] | str]]:
@@ -93,7 +94,7 @@ def sample(detector: OnnxDetector, class_ids: list[int], name: str, path: Path, 
     width, height = sample_size(meta["video"]["display_width"], meta["video"]["display_height"], 640)
     hits = []
     for index, frame in enumerate(iter_frames(path, BASE_FPS, width, height)):
-        hits += [tracks.Hit(index, round(index / BASE_FPS, 3), detector.names[b.class_id], b.confidence, b.xyxy)
+        hits += [animal_tracks.Hit(index, round(index / BASE_FPS, 3), detector.names[b.class_id], b.confidence, b.xyxy)
                  for b in detector.detect(frame, class_ids, FLOOR)]
     fps, duration = meta["video"]["fps"], meta["duration_s"]
     frames = round(duration * fps)
@@ -104,19 +105,20 @@ def sample(detector: OnnxDetector, class_ids: list[int], name: str, path: Path, 
     return Footage(name, path, truth, fps, duration, hits)
 
 
-def at_rate(hits: list[tracks.Hit], fps: int, conf: float) -> list[tracks.Hit]:
+def at_rate(hits: list[animal_tracks.Hit], fps: int, conf: float) -> list[animal_tracks.Hit]:
     step = BASE_FPS // fps
-    return [tracks.Hit(h.frame // step, h.t, h.label, h.confidence, h.box)
+    return [animal_tracks.Hit(h.frame // step, h.t, h.label, h.confidence, h.box)
             for h in hits if h.frame % step == 0 and h.confidence >= conf]
 
 
-def per_frame_baseline(hits: list[tracks.Hit], merge_gap_s: float) -> list[tracks.Track]:
+def per_frame_baseline(hits: list[animal_tracks.Hit], merge_gap_s: float) -> list[animal_tracks.Track]:
     """The old detect: each label's hits merged when at most ``merge_gap_s`` apart, one appearance each."""
-    done, current = [], {}
+    done: list[animal_tracks.Track] = []
+    current: dict[str, animal_tracks.Track] = {}
     for hit in sorted(hits, key=lambda h: (h.t, h.frame)):
         track = current.get(hit.label)
         if track is None or hit.t - track.last_s > merge_gap_s + 1e-6:
-            track = current[hit.label] = tracks.Track()
+            track = current[hit.label] = animal_tracks.Track()
             done.append(track)
         if not track.hits or hit.t > track.last_s:
             track.hits.append(hit)
@@ -134,12 +136,12 @@ def score(clip: Footage, spans: list[tuple[float, float]]) -> tuple[float, float
     return on / clip.fps, found / clip.fps, false / clip.fps
 
 
-def appearances(kept: list[tracks.Track]) -> str:
+def appearances(kept: list[animal_tracks.Track]) -> str:
     return ", ".join(f"{t.label} {t.first_s:g}-{t.last_s:g} s" for t in kept) or "none"
 
 
 def detection(detector: OnnxDetector) -> str:
-    class_ids = [i for i, name in detector.names.items() if name in tracks.ANIMALS]
+    class_ids = [i for i, name in detector.names.items() if name in animal_tracks.ANIMALS]
     started = time.perf_counter()
     measured = [sample(detector, class_ids, name, path, truth) for name, path, truth in clips()]
     print(f"quality: sampled {len(measured)} clips in {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -147,11 +149,12 @@ def detection(detector: OnnxDetector) -> str:
     rows = ["| clip | on screen s | before: appearances | found s | false s | tracks: appearances | found s "
             "| false s |", "|---|--:|---|--:|--:|---|--:|--:|"]
     for clip in measured:
-        before = per_frame_baseline(at_rate(clip.hits, BEFORE["fps"], BEFORE["conf"]), BEFORE["merge_gap_s"])
-        after = tracks.keep(tracks.link(at_rate(clip.hits, int(DEFAULTS["fps"]), DEFAULTS["conf"]),
-                                        min_iou=tracks.LINK_IOU, max_gap_s=DEFAULTS["gap"]), DEFAULTS["min_score"])
-        b_on, b_found, b_false = score(clip, tracks.on_screen(before, 1 / BEFORE["fps"], clip.duration))
-        on, found, false = score(clip, tracks.on_screen(after, 1 / DEFAULTS["fps"], clip.duration))
+        before = per_frame_baseline(at_rate(clip.hits, int(BEFORE["fps"]), BEFORE["conf"]), BEFORE["merge_gap_s"])
+        after = animal_tracks.keep(animal_tracks.link(at_rate(clip.hits, int(DEFAULTS["fps"]), DEFAULTS["conf"]),
+                                                      min_iou=animal_tracks.LINK_IOU, max_gap_s=DEFAULTS["gap"]),
+                                   DEFAULTS["min_score"])
+        b_on, b_found, b_false = score(clip, animal_tracks.on_screen(before, 1 / BEFORE["fps"], clip.duration))
+        on, found, false = score(clip, animal_tracks.on_screen(after, 1 / DEFAULTS["fps"], clip.duration))
         rows.append(f"| {clip.name} | {on:.1f} | {appearances(before)} | {b_found:.1f} | {b_false:.1f} "
                     f"| {appearances(after)} | {found:.1f} | {false:.1f} |")
 
@@ -165,9 +168,10 @@ def detection(detector: OnnxDetector) -> str:
                 rabbit = noise = doubtful = 0
                 for clip in measured:
                     doubtful += len(at_rate(clip.hits, fps, conf)) if not any(clip.truth) else 0
-                    kept = tracks.keep(tracks.link(at_rate(clip.hits, fps, conf), min_iou=tracks.LINK_IOU,
-                                                   max_gap_s=DEFAULTS["gap"]), min_score)
-                    on, found, false = score(clip, tracks.on_screen(kept, 1 / fps, clip.duration))
+                    kept = animal_tracks.keep(animal_tracks.link(at_rate(clip.hits, fps, conf),
+                                                                 min_iou=animal_tracks.LINK_IOU,
+                                                                 max_gap_s=DEFAULTS["gap"]), min_score)
+                    on, found, false = score(clip, animal_tracks.on_screen(kept, 1 / fps, clip.duration))
                     total_on, total_found, total_false = total_on + on, total_found + found, total_false + false
                     rabbit += len(kept) if "Bunny" in clip.name else 0
                     noise += len(kept) if not any(clip.truth) else 0
@@ -251,7 +255,8 @@ def ffmpeg(*args: str | Path) -> None:
 
 
 def grey_frames(path: Path) -> list[np.ndarray]:
-    capture, frames = cv2.VideoCapture(str(path)), []
+    capture = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
     while True:
         ok, frame = capture.read()
         if not ok:

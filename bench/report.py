@@ -100,7 +100,10 @@ def machine() -> dict[str, str]:
     """What the figures were measured on."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    mem_kib = int(re.search(r"^MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text(), re.MULTILINE)[1])
+    mem_total = re.search(r"^MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    if mem_total is None:
+        raise RuntimeError("/proc/meminfo has no MemTotal line")
+    mem_kib = int(mem_total[1])
     os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
     os_name = re.search(r'^PRETTY_NAME="?([^"\n]+)', os_release, re.MULTILINE)
     gpu = "none"
@@ -124,7 +127,8 @@ def write_report(path: Path, clip: Clip, results: list[Result], load: tuple[floa
 
     ``contention`` says how the runs dealt with other work on the machine.
     """
-    devices = sorted({r.measurement.manifest().get("device") for r in results} - {None})
+    reported = (r.measurement.manifest().get("device") for r in results)
+    devices = sorted({device for device in reported if device is not None})
     info = machine()
     info["GPU"] += f" (the model stages reported device: {', '.join(devices)})" if devices else ""
     busiest = max(results, key=lambda r: r.measurement.others_share)

@@ -20,14 +20,14 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from video_worker import settings
-
 import analysis
 import local_models
 from analysis import Costs, phases_of
 from clip import Clip, ensure_clip, one_fps_copy, video_only_copy
 from measure import CONTENDED_CORES, Measurement, measure, wait_for_quiet
 from report import Phase, Result, Target, ffmpeg_version, write_report
+
+from video_worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -178,7 +178,7 @@ def measure_all(runner: Runner, clip: Clip) -> dict[str, Measurement]:
         runner.stage("720p only", ["transcode", *source, "--ladder", "720"]),
         runner.stage("video only", ["transcode", "--source", str(video_only_copy(clip))]),
         Job("aac once", [*FFMPEG, "-i", str(clip.path), "-vn", "-map", "0:a:0", "-c:a", "aac",
-                         "-b:a", settings.get("AUDIO_BITRATE"), "-ac", "2", str(work / "aac-once.m4a")]),
+                         "-b:a", worker_settings().audio_bitrate, "-ac", "2", str(work / "aac-once.m4a")]),
     )
     m |= runner.measure(*[runner.stage(f"transcribe {name}", ["transcribe", *source], env=name)
                           for name in WHISPER_MIN_X])
@@ -243,9 +243,9 @@ def results(m: dict[str, Measurement], duration: float) -> list[Result]:
         if r.stage == "transcode":
             r.why += analysis.transcode(r, speed[0], duration, m, ffmpeg_version())
         elif r.stage.startswith("transcribe"):
-            r.why += analysis.transcribe(r, speed[0], duration, settings.get("WHISPER_BEAM_SIZE"))
+            r.why += analysis.transcribe(r, speed[0], duration, str(worker_settings().whisper_beam_size))
         else:
-            r.why += analysis.detect(r, speed[0], costs, m["detect 1 fps"], settings.get("DETECT_IMGSZ"))
+            r.why += analysis.detect(r, speed[0], costs, m["detect 1 fps"], str(worker_settings().detect_imgsz))
     return rows
 
 

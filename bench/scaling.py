@@ -17,13 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from video_worker import settings
-
 import local_models
 from clip import ensure_clip
 from measure import Measurement
 from report import write_section
 from run import MAX_RSS_MB, Runner
+
+from video_worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -39,7 +39,7 @@ SPEECH_BOUND = {"transcribe"}
 def run_stages(runner: Runner, source: Path) -> dict[str, Measurement]:
     """The stages in the DAG's order, each on the outputs of the ones before, as the pipeline runs them."""
     work = runner.work
-    m = {}
+    m: dict[str, Measurement] = {}
     for name in ("probe", "transcode", "transcribe", "detect", "previews"):
         m |= runner.measure(runner.stage(name, [name, "--source", str(source)]))
     transcode = m["transcode"].manifest()
@@ -67,11 +67,11 @@ def main() -> None:
     envs = {"base": {**os.environ, **local_models.worker_env("base")}}
     if args.report_only:
         saved = json.loads(RESULTS.read_text())
-        figures = {float(d): f for d, f in saved["figures"].items()}
+        figures: dict[float, dict[str, tuple[float, float]]] = {float(d): f for d, f in saved["figures"].items()}
         print(write_section(ROOT / "BENCHMARKS.md", "scaling",
                             report(figures, saved["speech_s"], saved["at"], saved.get("attempts", 1))))
         return
-    figures: dict[float, dict[str, tuple[float, float]]] = {}
+    figures = {}
     for duration in durations:
         clip = ensure_clip(OUT, duration)
         work = OUT / f"scaling-{duration:g}s"
@@ -87,7 +87,8 @@ def main() -> None:
 
 def _attempts(attempts: int) -> str:
     if attempts == 1:
-        return "measured as it came, whatever else the machine was doing: on a shared machine the figures are pessimistic"
+        return ("measured as it came, whatever else the machine was doing: on a shared machine the figures are "
+                "pessimistic")
     return f"run again while other work competed for the CPUs, up to {attempts} times, the least disturbed kept"
 
 
@@ -123,11 +124,12 @@ def report(figures: dict[float, dict[str, tuple[float, float]]], speech_s: float
     fixed = my - slope * mx
     speech_rate = sum(figures[durations[-1]][t][0] for t in SPEECH_BOUND) / (min(durations[-1], speech_s) / 60)
     estimate = fixed + (slope + speech_rate) * ESTIMATE_MIN
-    split_over, clip_len = float(settings.get("SPLIT_OVER_S")), float(settings.get("CLIP_LENGTH_S"))
+    split_over, clip_len = worker_settings().split_over_s, worker_settings().clip_length_s
+    lengths = ", ".join(f"{d:g} s" for d in durations)
     return f"""
 ## Scaling with the video's length
 
-`bench/scaling.py`: every stage through the CLI, one after another, on clips of {', '.join(f'{d:g} s' for d in durations)}
+`bench/scaling.py`: every stage through the CLI, one after another, on clips of {lengths}
 made the same way (the bench clip's recipe: thirds of `testsrc2`, the zooming cat and the astronaut, and the same
 {speech_s:.0f} s of speech padded with silence), measured {at} on the machine above, each stage once per clip
 ({_attempts(attempts)}). Seconds per minute of video, and
@@ -140,7 +142,8 @@ would be work that grows faster than the video.
 A least-squares line through the totals of the other stages gives {fixed:.1f} s fixed plus {slope:.1f} s per
 minute of video; transcribe adds {speech_rate:.1f} s per minute of speech. So a 2-hour video that is speech
 throughout needs about {estimate / 60:.0f} min of stage time on this machine, one stage after another
-({estimate / 7200:.2f}× its length). Transcode splits any video over {split_over:g} s into {clip_len:g} s clips by stream copy at the
+({estimate / 7200:.2f}× its length). Transcode splits any video over {split_over:g} s into {clip_len:g} s clips \
+by stream copy at the
 forced keyframes (no re-encode), {ESTIMATE_MIN * 60 / clip_len:.0f} clips for 2 hours; that split is part of the
 slope above.
 """

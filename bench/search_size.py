@@ -2,7 +2,7 @@
 
 The index is built with publish's own functions (plugins/video_pipeline/search_index.py) in memory.
 The transcripts are synthetic but shaped like speech: 140 words a minute in cues of about 8 words,
-each word drawn from real English prose (this repository's README, BENCHMARKS and RELIABILITY) with
+each word drawn from real English prose (this repository's README, docs, BENCHMARKS and RELIABILITY) with
 the frequency it has there, so common words, word lengths and first letters (which decide the
 shards) are those of English. Titles are 30 characters and each video has two animals.
 Writes its section of BENCHMARKS.md.
@@ -18,8 +18,10 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from report import machine, write_section
+
 from video_pipeline import search_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,21 +31,22 @@ WORDS_PER_CUE = 8
 SEED = 13
 
 
-def vocabulary() -> Counter:
-    text = " ".join((ROOT / name).read_text() for name in ("README.md", "BENCHMARKS.md", "RELIABILITY.md"))
+def vocabulary() -> Counter[str]:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "BENCHMARKS.md", ROOT / "RELIABILITY.md"]
+    text = " ".join(page.read_text() for page in pages)
     return Counter(w for w in re.findall(r"[A-Za-z][a-z']+", text) if len(w) > 1)
 
 
-def build(count: int, counts: Counter) -> tuple[dict, dict[str, dict], list[bytes]]:
+def build(count: int, counts: Counter[str]) -> tuple[dict[str, Any], dict[str, search_index.Shard], list[bytes]]:
     rng = random.Random(SEED)
     words, weights = zip(*counts.items())
-    index: dict = {"videos": {}}
-    shards: dict[str, dict] = {}
+    index: dict[str, Any] = {"videos": {}}
+    shards: dict[str, search_index.Shard] = {}
     docs = []
     for n in range(count):
         video_id = f"{rng.getrandbits(64):016x}"
         said = rng.choices(words, weights, k=WORDS_PER_VIDEO)
-        cues = [[round(i * 60 / (WORDS_PER_VIDEO / WORDS_PER_CUE), 3), " ".join(said[i:i + WORDS_PER_CUE])]
+        cues = [(round(i * 60 / (WORDS_PER_VIDEO / WORDS_PER_CUE), 3), " ".join(said[i:i + WORDS_PER_CUE]))
                 for i in range(0, WORDS_PER_VIDEO, WORDS_PER_CUE)]
         item = {"video_id": video_id, "title": f"holiday clip {n:04d} from the park.mp4", "duration_s": 60.0,
                 "language_name": "English", "animals": [{"label": "cat", "first_s": 3.5},
@@ -74,7 +77,8 @@ def main() -> None:
         queries = []
         for word in ("the", "cat", "hole"):
             shard = shard_bytes.get(search_index.shard(word), b"{}")
-            queries.append(f"{kb(len(index_bytes) + len(shard))} ({kb(len(gzip.compress(index_bytes)) + len(gzip.compress(shard)))})")
+            zipped = len(gzip.compress(index_bytes)) + len(gzip.compress(shard))
+            queries.append(f"{kb(len(index_bytes) + len(shard))} ({kb(zipped)})")
         rows.append(f"| {count:,} | {kb(len(index_bytes))} ({kb(len(gzip.compress(index_bytes)))}) "
                     f"| {len(shards)}, {kb(sum(sizes))} | {kb(len(largest))} ({kb(len(gzip.compress(largest)))}) "
                     f"| {kb(statistics.median(sizes))} | {kb(statistics.mean(len(d) for d in docs))} "

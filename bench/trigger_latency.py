@@ -18,12 +18,12 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
-
 import local_env
 from airflow_api import AirflowAPI
 from moto_endpoint import moto_endpoint
 from report import write_section
 from standalone import standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID, run_id
@@ -36,8 +36,8 @@ SAMPLES = int(os.environ.get("BENCH_TRIGGER_SAMPLES", "5"))
 TARGETS = {"poll": 70.0, "event": 10.0}
 
 
-def _epoch(value: str | None) -> float | None:
-    return datetime.fromisoformat(value).timestamp() if value else None
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
 
 
 def sample(api: AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
@@ -58,10 +58,8 @@ def sample(api: AirflowAPI, s3, bucket: str, n: int) -> tuple[float, float]:
 def measure_both(endpoint: str) -> dict[str, list[tuple[float, float]]]:
     """SAMPLES uploads on each path, against one standalone Airflow."""
     clients = {name: boto3.client(name) for name in ("s3", "dynamodb", "sqs")}
-    base = Settings.from_env()
-    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
-    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
-                                              "events_queue": QUEUE}))
+    bootstrap(**clients, settings=Settings.from_env(bucket=POLLED, table=TABLE, events_queue=""))
+    bootstrap(**clients, settings=Settings.from_env(bucket=EVENTED, table=TABLE, events_queue=QUEUE))
     home = Path(tempfile.mkdtemp(prefix="bench-triggers-"))
     env = {**os.environ, **local_env.airflow_env(home, endpoint, local_env.free_port()),
            "VIDEO_PIPELINE_BUCKET": POLLED, "VIDEO_PIPELINE_TABLE": TABLE,

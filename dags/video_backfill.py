@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, PokeReturnValue, XComArg, dag, task
+
 from operators.start_runs import start_video_runs
 from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
 from video_pipeline.run_params import Sources
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 SETTINGS = Settings.from_env()
 SOURCES = Sources.from_settings(SETTINGS)
@@ -71,7 +75,7 @@ def video_backfill() -> None:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk.exceptions import AirflowFailException
 
-        from video_pipeline import discovery, tracking
+        from video_pipeline import discovery, status_callbacks
         from video_pipeline.run_params import RunParamError
 
         try:
@@ -81,10 +85,10 @@ def video_backfill() -> None:
         cursor, root = dag_run.conf.get("cursor"), dag_run.conf.get("root") or dag_run.run_id
         entries = discovery.list_objects(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
                                          params["bucket"], params["prefix"], start_after=cursor)
-        objects = discovery.select_listed(entries, params["bucket"], SETTINGS.extensions, sources=SOURCES,
+        objects = discovery.select_listed(entries, params["bucket"], SETTINGS.video_extensions, sources=SOURCES,
                                           since=discovery.parse_bound(params["since"]),
                                           until=discovery.parse_bound(params["until"]))
-        catalog = tracking.catalog(SETTINGS)
+        catalog = status_callbacks.catalog(SETTINGS)
         page, more = discovery.plan_page(
             objects, catalog, mode="reprocess" if params["reprocess"] else "missing",
             tag=discovery.sweep_tag(root), size=min(room, conf.getint("core", "max_map_length")))
@@ -99,6 +103,7 @@ def video_backfill() -> None:
 
     runs = plan_page(room=wait_for_room())
     started = start_video_runs(runs)
+    planner = cast("PlainXComArg", runs).operator  # its other XComs: whether there is more, the next page's run
 
     @task.short_circuit(trigger_rule="none_failed")
     def more_to_do(more: bool) -> bool:
@@ -107,12 +112,12 @@ def video_backfill() -> None:
     next_page = TriggerDagRunOperator(
         task_id="next_page",
         trigger_dag_id="video_backfill",
-        trigger_run_id=XComArg(runs.operator, key="next_run_id"),
-        conf=XComArg(runs.operator, key="next_conf"),
+        trigger_run_id=XComArg(planner, key="next_run_id"),
+        conf=XComArg(planner, key="next_conf"),
         logical_date=None,
         skip_when_already_exists=True,
     )
-    gate = more_to_do(XComArg(runs.operator, key="more"))
+    gate = more_to_do(XComArg(planner, key="more"))
     started >> gate >> next_page
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
+
 from operators.start_runs import start_video_runs
 from video_pipeline.config import Settings
 from video_pipeline.run_params import Sources
@@ -69,7 +70,7 @@ comes back after the queue's visibility timeout. `bootstrap` creates the queue a
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
             from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
-            from video_pipeline import discovery, tracking
+            from video_pipeline import discovery, status_callbacks
 
             messages = [
                 message
@@ -80,13 +81,14 @@ comes back after the queue's visibility timeout. `bootstrap` creates the queue a
             s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id)
             objects = []
             for bucket, key in discovery.keys_from_messages(m["Body"] for m in messages):
-                if not (key.startswith(SETTINGS.incoming_prefix) and discovery.is_video_key(key, SETTINGS.extensions)
+                if not (key.startswith(SETTINGS.incoming_prefix)
+                        and discovery.is_video_key(key, SETTINGS.video_extensions)
                         and discovery.within_sources(SOURCES, bucket, key)):
                     continue
                 head = s3.head_object(key, bucket)
                 if head is not None:
                     objects.append(discovery.S3Object(bucket, key, head["ETag"].strip('"')))
-            catalog = tracking.catalog(SETTINGS)
+            catalog = status_callbacks.catalog(SETTINGS)
             planned = discovery.plan(objects, catalog, mode="new")
             limit = conf.getint("core", "max_map_length")
             runs = discovery.claim_runs(discovery.within_limit(planned, limit), catalog, discovered_by="event")

@@ -2,69 +2,31 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import AssetAlias, AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
+from airflow.sdk import AssetAlias, Param, dag, task
+
 from operators.caption_review import CaptionReviewOperator
 from operators.video_stage import video_stage
-from video_pipeline import model_params, run_params, tracking
+from video_contract.stages import Stage
+from video_pipeline import model_params, run_params, status_callbacks
 from video_pipeline.config import Settings
+from video_pipeline.planning import RunOptions
+from video_pipeline.run_deadline import run_deadline
 
 SETTINGS = Settings.from_env()
 SOURCES = run_params.Sources.from_settings(SETTINGS)  # what a run may be of; a misconfiguration fails the parse
+DEFAULTS = RunOptions(review=SETTINGS.review)  # a switch left empty (null) takes its default here
 PUBLISHED = AssetAlias("video-pipeline-published")
 # Only video_key must be given. Stage options left empty (null) take the worker's default
-# (VIDEO_WORKER_*), one source for each; a switch or the bucket set to null takes the default here.
+# (VIDEO_WORKER_*), one source for each; the bucket set to null takes the default here.
 OPTIONAL_TEXT = ["null", "string"]
-RUN_TARGET = ("video_key", "bucket", "force")  # what a run is of; every other param is how to run it
-SWITCHES = {"force": False, "transcribe": True, "translate": True, "review": SETTINGS.review.lower() == "true",
-            "detect": True, "previews": True, "burn": True, "package": True, "encrypt": False}
+Xcom = dict[str, Any] | None  # an upstream task's XCom; None where it skipped
 
 
 def _switch_param(name: str, description: str) -> Param:
-    return Param(SWITCHES[name], type=["boolean", "null"], description=description)
-
-
-def _switch(params: dict[str, Any], name: str) -> bool:
-    value = params.get(name)
-    return SWITCHES[name] if value is None else bool(value)
-
-
-def _options(**values: Any) -> list[str]:
-    """CLI options for the params that were given; the rest keep the worker's defaults."""
-    return [arg for name, value in values.items() if value not in (None, "") for arg in (f"--{name}", str(value))]
-
-
-def _run_deadline() -> DeadlineAlert | None:
-    """A run unfinished this long after it was queued marks its item stuck (``stuck_since``).
-
-    None when set to 0, and under ``airflow dags test``: Airflow 3.3's ``dag.test()`` takes the
-    DAG's alerts for their database ids when the run ends, and fails a run that succeeded.
-    """
-    minutes = float(SETTINGS.run_deadline_minutes)
-    if minutes <= 0 or sys.argv[1:3] == ["dags", "test"]:
-        return None
-    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
-                         callback=AsyncCallback(tracking.flag_stuck_run))
-
-
-def _subtitle_tracks(transcribe: dict[str, Any], fmt: str) -> list[str]:
-    """``--subtitles LANG=URI`` for the transcript's track, then its English translation if there is one."""
-    tracks = [(transcribe.get("language") or "und", transcribe["subtitles"][fmt])]
-    if translation := transcribe.get("translation"):
-        tracks.append((translation["language"], translation["subtitles"][fmt]))
-    return [arg for language, name in tracks for arg in ("--subtitles", f"{language}={transcribe['artifacts'][name]}")]
-
-
-def _final(transcribe: dict[str, Any] | None, captions: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The transcript the later stages use: the reviewed captions when there was a review, else transcribe's."""
-    return captions or transcribe
-
-
-def _register_value(key: str) -> str:
-    return "{{ ti.xcom_pull(task_ids='%s', key='%s') }}" % (tracking.REGISTER_TASK_ID, key)
+    return Param(getattr(DEFAULTS, name), type=["boolean", "null"], description=description)
 
 
 @dag(
@@ -73,7 +35,7 @@ def _register_value(key: str) -> str:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=8,
-    deadline=_run_deadline(),
+    deadline=run_deadline(SETTINGS),
     tags=["video", "media"],
     doc_md=__doc__
     + """
@@ -88,14 +50,24 @@ under the source prefixes of the source buckets (`VIDEO_PIPELINE_SOURCE_*`), and
 default (`VIDEO_PIPELINE_REVIEW=true`) it may not turn the review off, shorten it or publish unanswered.
 An object already published with the same ETag is a no-op unless `force`. Bad input fails at once,
 without retries: the item says why and the source is copied to the quarantine prefix.
+
+A run has one task per stage (each plans its own worker call from the run's params, `register`'s
+XCom and the manifests of the stages before it: `video_pipeline.planning`; a stage with nothing to
+do skips) and `publish`, and three tasks besides:
+
+- `register` checks the params, identifies the object and queues its item; every later task reads
+  its XCom, so it runs first;
+- `needs_processing` ends a run at once when the object is published already (it skips all below);
+- `review_captions` waits for a person's answer (it skips itself without `review` or speech), and a
+  rejection skips everything below it.
 """,
     default_args={
         "owner": "video-pipeline",
-        "retries": int(SETTINGS.retries),
-        "retry_delay": timedelta(seconds=float(SETTINGS.retry_delay_s)),
+        "retries": SETTINGS.retries,
+        "retry_delay": timedelta(seconds=SETTINGS.retry_delay_s),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": tracking.on_task_failure,
+        "on_failure_callback": status_callbacks.on_task_failure,
     },
     params={
         # Checked again in register, with what a schema cannot say (run_params.py).
@@ -119,7 +91,7 @@ without retries: the item says why and the source is copied to the quarantine pr
                                           "before they are burned in and published"),
         "review_timeout_minutes": Param(None, type=["null", "number"], exclusiveMinimum=0,
                                         description="how long the review waits for an answer; empty: "
-                                                    f"{SETTINGS.review_timeout_minutes} (REVIEW_TIMEOUT_MINUTES)"),
+                                                    f"{SETTINGS.review_timeout_minutes:g} (REVIEW_TIMEOUT_MINUTES)"),
         "review_on_timeout": Param(None, type=OPTIONAL_TEXT, pattern="^(publish|fail)$",
                                    description="without an answer in time: publish the captions as transcribed, "
                                                f"or fail; empty: {SETTINGS.review_on_timeout} (REVIEW_ON_TIMEOUT)"),
@@ -138,198 +110,67 @@ without retries: the item says why and the source is copied to the quarantine pr
     },
 )
 def video_pipeline() -> None:
-    @task(task_id=tracking.REGISTER_TASK_ID, multiple_outputs=True)
+    @task(task_id=status_callbacks.REGISTER_TASK_ID)
     def register(params: dict[str, Any], run_id: str, dag_run: Any = None) -> dict[str, Any]:
-        """Identify the object, decide whether there is work, and plan each stage's options."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.sdk.exceptions import AirflowFailException
+        """Check the params, identify the object, queue its item, and (encrypt) make its key."""
+        from video_pipeline.register import register_video
 
-        from video_pipeline.identity import video_id
-        from video_pipeline.uploads import uploaded_name
-
-        try:  # before anything is read: the schema checked when the run was created, this checks again
-            run_params.check_run(SETTINGS, SOURCES, params)
-            model_params.check(SETTINGS, params)
-        except run_params.RunParamError as refused:
-            raise AirflowFailException(str(refused)) from refused
-        bucket, key = params.get("bucket") or SETTINGS.bucket, params["video_key"]
-        head = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).head_object(key, bucket)
-        if head is None:
-            raise AirflowFailException(f"s3://{bucket}/{key} does not exist")
-        etag = head["ETag"].strip('"')
-        vid = video_id(bucket, key, etag)
-        catalog = tracking.catalog(SETTINGS)
-        item = catalog.get(vid)
-        done = bool(item and item.get("status") == "published" and not _switch(params, "force"))
-        if not done:
-            # A sweep that retries a failure starts the retry with these options (review, model, ...).
-            options = {k: v for k, v in (dag_run.conf or {}).items()
-                       if k in params and k not in RUN_TARGET and v is not None}
-            catalog.set_status(vid, "queued", stage=None, source_bucket=bucket, source_key=key,
-                               source_etag=etag, dag_run_id=run_id, run_options=options or None)
-
-        def enabled(name: str, args: list[str]) -> list[str] | None:
-            return args if _switch(params, name) else None
-
-        return {
-            "video_id": vid,
-            "bucket": bucket,
-            "key": key,
-            "etag": etag,
-            "name": uploaded_name(head),  # the upload page's file name, the page's title; None otherwise
-            "source": f"s3://{bucket}/{key}",
-            "work": f"s3://{SETTINGS.bucket}/{SETTINGS.work_prefix}{vid}",
-            "done": done,
-            "args_transcode": _options(ladder=params["ladder"]),
-            "args_transcribe": enabled("transcribe", [
-                *_options(model=params["whisper_model"], language=params["language"]),
-                "--translate" if _switch(params, "translate") else "--no-translate"]),
-            "args_detect": enabled("detect", _options(model=params["detect_model"], classes=params["detect_classes"],
-                                                      fps=params["detect_fps"])),
-            "args_previews": enabled("previews", []),
-        }
+        conf = dag_run.conf if dag_run else None
+        return register_video(SETTINGS, SOURCES, params, run_id=run_id, conf=conf).to_json()
 
     @task.short_circuit
-    def needs_processing(done: bool) -> bool:
+    def needs_processing(registration: dict[str, Any]) -> bool:
         """Already published with this ETag: the run does nothing (unless force)."""
-        return not done
+        from video_pipeline.registration import Registration
 
-    @task(trigger_rule="none_failed")
-    def previews_inputs(args: list[str] | None, detect: dict[str, Any] | None) -> list[str] | None:
-        """The previews' options, with detect's findings for the poster when detect ran."""
-        if args is None or not detect:
-            return args
-        return [*args, "--detections", detect["artifacts"]["detections.json"]]
-
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def needs_review(params: dict[str, Any], transcribe: dict[str, Any] | None) -> bool:
-        """Caption review when the run asks for it and there is speech to review."""
-        return _switch(params, "review") and bool(transcribe and transcribe.get("speech"))
-
-    @task(multiple_outputs=True, trigger_rule="none_failed")
-    def reviewed(video: dict[str, Any], transcribe: dict[str, Any] | None, answer: dict[str, Any] | None) -> dict:
-        """The captions stage's input: the reviewer's lines (it keeps the cues they left as they were).
-        Without a review, or an approval that sent no text, there is nothing to do: the stage skips."""
-        from video_pipeline import review
-
-        text = ((answer or {}).get("params_input") or {}).get(review.FIELD)
-        if not transcribe or not text:
-            return {"source": "", "args": None}
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        lines = text.strip().splitlines()
-        texts = review.put_texts(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(), SETTINGS, video["video_id"],
-                                 [line.strip() for line in lines])
-        return {"source": transcribe["artifacts"]["manifest.json"], "args": ["--texts", texts]}
-
-    @task(multiple_outputs=True, trigger_rule="none_failed")
-    def burn_inputs(params: dict[str, Any], transcode: dict[str, Any], transcribe: dict[str, Any] | None,
-                    captions: dict[str, Any] | None) -> dict:
-        """Burn the top rendition with the transcript's subtitles (the translation goes on the soft variant);
-        skip when there is nothing to burn."""
-        transcribe = _final(transcribe, captions)
-        top = transcode["artifacts"][transcode["top"]]
-        if not _switch(params, "burn") or not transcribe or not transcribe.get("speech"):
-            return {"source": top, "args": None}
-        return {"source": top, "args": _subtitle_tracks(transcribe, "srt")}
-
-    @task(multiple_outputs=True, trigger_rule="none_failed")
-    def package_inputs(params: dict[str, Any], video: dict[str, Any], transcode: dict[str, Any],
-                       transcribe: dict[str, Any] | None, captions: dict[str, Any] | None) -> dict:
-        """The ladder to package, its subtitle tracks, and (encrypt) the video's private key object.
-
-        An encrypted stream gets no subtitle track: the packager writes text tracks in the clear.
-        """
-        transcribe = _final(transcribe, captions)
-        if not _switch(params, "package"):
-            return {"source": "", "args": None}
-        encrypt = _switch(params, "encrypt")
-        speech = bool(transcribe and transcribe.get("speech"))
-        args = _subtitle_tracks(transcribe, "vtt") if speech and not encrypt else []
-        if encrypt:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-            from video_pipeline.keys import ensure_key
-
-            args += ["--key", ensure_key(S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(), SETTINGS,
-                                         video["video_id"])]
-        return {"source": transcode["artifacts"]["manifest.json"], "args": args}
+        return not Registration.from_json(registration).done
 
     @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
-        video: dict[str, Any], probe: dict, transcode: dict, transcribe: dict | None, captions: dict | None,
-        answer: dict | None, detect: dict | None, previews: dict | None, burn: dict | None, package: dict | None,
-        run_id: str, outlet_events: Any = None,
+        registration: dict[str, Any], answer: Xcom, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: Xcom,
+        detect: Xcom, previews: Xcom, burn: Xcom, package: Xcom, run_id: str, outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Render and upload the page, upsert the item, refresh the index, record the assets."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk import Asset
 
-        from airflow.sdk.exceptions import AirflowSkipException
+        from video_pipeline.publish_run import publish_run, run_manifests
 
-        from video_pipeline import review
-        from video_pipeline.publish import Superseded
-        from video_pipeline.publish import publish as publish_video
-
-        try:
-            result = publish_video(
-                s3=S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn(),
-                catalog=tracking.catalog(SETTINGS),
-                settings=SETTINGS,
-                video={k: video.get(k) for k in ("video_id", "bucket", "key", "etag", "name", "source")},
-                manifests={"probe": probe, "transcode": transcode, "transcribe": _final(transcribe, captions),
-                           "detect": detect, "previews": previews, "burn": burn, "package": package},
-                run_id=run_id,
-                caption_review=review.record(answer, captions),
-            )
-        except Superseded as superseded:
-            raise AirflowSkipException(str(superseded)) from superseded
-        for key in (result["page_key"], result["video_key"]):
+        manifests = run_manifests(probe=probe, transcode=transcode, transcribe=transcribe, captions=captions,
+                                  detect=detect, previews=previews, burn=burn, package=package)
+        result = publish_run(SETTINGS, registration=registration, manifests=manifests, answer=answer, run_id=run_id)
+        for key in (result.page_key, result.video_key):
             outlet_events[PUBLISHED].add(Asset(f"s3://{SETTINGS.bucket}/{key}"))
-        return result
+        return result.to_json()
 
     video = register()
-    gate = needs_processing(video["done"])
-    stage_defaults = {"on_execute_callback": tracking.on_stage_start}
-
-    def stage(name: str, **kwargs: Any):
-        return video_stage(stage=name, dest=_register_value("work") + f"/{name}/", **stage_defaults, **kwargs)
-
-    # One run, one file: every stage that reads the upload reads the version register saw (its ETag);
-    # one replaced or deleted meanwhile fails the run (stages.SourceChanged), and gets a run of its own.
-    upload = {"source": _register_value("source"), "source_etag": _register_value("etag")}
-    probe = stage("probe", stage_args=[], **upload)
-    gate >> probe
+    # Every stage reads register's XCom: its source (pinned to the ETag register saw), its output prefix.
+    stage_defaults: dict[str, Any] = {"registration": video, "on_execute_callback": status_callbacks.on_stage_start}
+    probe = video_stage(stage=Stage.PROBE, **stage_defaults)
+    needs_processing(video) >> probe
     # Every later stage's execution_timeout follows the duration that probe measured.
-    probed = {"probed": probe.output}
-    transcode = stage("transcode", stage_args=video["args_transcode"], **upload, **probed)
-    transcribe = stage("transcribe", stage_args=video["args_transcribe"], **upload, **probed)
-    detect = stage("detect", stage_args=video["args_detect"], **upload, **probed)
+    probed = [probe.output]
+    transcode = video_stage(stage=Stage.TRANSCODE, upstream=probed, **stage_defaults)
+    transcribe = video_stage(stage=Stage.TRANSCRIBE, upstream=probed, **stage_defaults)
+    detect = video_stage(stage=Stage.DETECT, upstream=probed, **stage_defaults)
     # After detect: the poster prefers a frame with an animal that detect followed.
-    previews = stage("previews", stage_args=previews_inputs(video["args_previews"], detect.output),
-                     trigger_rule="none_failed", **upload, **probed)
+    previews = video_stage(stage=Stage.PREVIEWS, upstream=[*probed, detect.output], trigger_rule="none_failed",
+                           **stage_defaults)
 
     # Caption review (param review): a person answers in Required Actions; a rejection skips all below it.
     review = CaptionReviewOperator(
-        task_id="review_captions", transcribe=transcribe.output, video_id=_register_value("video_id"),
+        task_id="review_captions", registration=video, transcribe=transcribe.output,
         timeout_minutes="{{ params.review_timeout_minutes or '' }}", on_timeout="{{ params.review_on_timeout or '' }}",
-        on_execute_callback=tracking.on_review_start,
+        on_execute_callback=status_callbacks.on_review_start,
     )
-    needs_review(transcribe=transcribe.output) >> review
-    edits = reviewed(video=video, transcribe=transcribe.output, answer=review.output)
-    captions = stage("captions", source=edits["source"], stage_args=edits["args"], trigger_rule="none_failed",
-                     **probed)
+    captions = video_stage(stage=Stage.CAPTIONS, upstream=[*probed, transcribe.output],
+                           review_answer=review.output, trigger_rule="none_failed", **stage_defaults)
+    # burn and package use the final transcript: the reviewed captions when there was a review, else transcribe's.
+    final = [*probed, transcode.output, transcribe.output, captions.output]
+    burn = video_stage(stage=Stage.BURN, upstream=final, trigger_rule="none_failed", **stage_defaults)
+    package = video_stage(stage=Stage.PACKAGE, upstream=final, trigger_rule="none_failed", **stage_defaults)
 
-    inputs = burn_inputs(transcode=transcode.output, transcribe=transcribe.output, captions=captions.output)
-    burn = stage("burn", source=inputs["source"], stage_args=inputs["args"], trigger_rule="none_failed", **probed)
-
-    streams = package_inputs(video=video, transcode=transcode.output, transcribe=transcribe.output,
-                             captions=captions.output)
-    package = stage("package", source=streams["source"], stage_args=streams["args"], trigger_rule="none_failed",
-                    **probed)
-
-    publish(video=video, probe=probe.output, transcode=transcode.output, transcribe=transcribe.output,
-            captions=captions.output, answer=review.output, detect=detect.output, previews=previews.output,
+    publish(registration=video, answer=review.output, probe=probe.output, transcode=transcode.output,
+            transcribe=transcribe.output, captions=captions.output, detect=detect.output, previews=previews.output,
             burn=burn.output, package=package.output)
 
 

@@ -44,6 +44,7 @@ class AirflowAPI:
                 if exc.code < 500 or attempt == tries:
                     raise
                 time.sleep(attempt)
+        raise ValueError(f"tries={tries}: a call needs at least one try")
 
     def ready(self) -> bool:
         """The API answers and the scheduler, DAG processor and triggerer heartbeat."""

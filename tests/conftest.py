@@ -8,12 +8,10 @@ import subprocess
 from pathlib import Path
 
 import boto3
-import pytest
-
 import local_models
+import pytest
 from helpers import WorkerResult
 from local_env import free_port
-
 
 
 @pytest.fixture(scope="session")

@@ -54,14 +54,12 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str, every_s: f
 
 def bootstrapped_settings(moto_endpoint: str, bucket: str) -> Any:
     """The deployment's settings with their own bucket and table, both made on the moto server."""
-    import dataclasses
-
     import boto3
 
     from video_pipeline.bootstrap import bootstrap
     from video_pipeline.config import Settings
 
-    settings = dataclasses.replace(Settings.from_env(), bucket=bucket, table=f"{bucket}-videos")
+    settings = Settings.from_env(bucket=bucket, table=f"{bucket}-videos")
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
               dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=settings)
     return settings

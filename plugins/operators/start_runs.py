@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from video_pipeline.discovery import PIPELINE_DAG_ID
 
 
-def start_video_runs(runs: Any, *, task_id: str = "start_runs", **kwargs: Any):
+def start_video_runs(runs: Any, *, task_id: str = "start_runs", **kwargs: Any) -> MappedOperator:
     """A mapped TriggerDagRunOperator over ``[{"trigger_run_id", "conf"}, ...]``.
 
     The run id comes from the video id, so a run that exists already (seen

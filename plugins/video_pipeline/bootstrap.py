@@ -40,7 +40,7 @@ PUBLIC_ACCESS_BLOCK = {
 
 
 def _error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def ensure_bucket(s3: Any, bucket: str) -> str:

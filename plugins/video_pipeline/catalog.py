@@ -7,7 +7,7 @@ on the same item.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ STATUSES = ("queued", "processing", "published", "failed", "rejected")  # reject
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _dynamo(value: Any) -> Any:
@@ -75,8 +75,8 @@ class VideoCatalog:
 
         Conditional writes (else ConditionalCheckFailedException): with ``unless_status``, only where
         the item's status is not that one; with ``owner_run``, only while that run owns the item (it is
-        the item's ``dag_run_id``: the last run that registered the video; none yet, any run), so that a run overtaken by
-        a newer run of the same video cannot overwrite the newer run's item.
+        the item's ``dag_run_id``: the last run that registered the video; none yet, any run), so that a run
+        overtaken by a newer run of the same video cannot overwrite the newer run's item.
         """
         fields["updated_at"] = _now()
         sets = {k: v for k, v in fields.items() if v is not None}

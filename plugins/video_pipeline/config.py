@@ -1,181 +1,280 @@
-"""Deployment settings, read from ``VIDEO_PIPELINE_*`` environment variables.
+"""Deployment settings, read once from ``VIDEO_PIPELINE_*`` environment variables into typed fields.
 
-Reading the environment is cheap, so DAG files may use these at parse time; the
-same names work for the embedded local stack and for a production cluster.
+Reading the environment is cheap, so DAG files read these at parse time; the same names work for the
+embedded local stack and for a production cluster. A value that cannot be used fails there, with one
+error naming the variable, its value and what it may be. An empty variable means the default. Each
+field's description is its row in docs/configuration.md (tests/unit/test_settings_docs.py).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-_DEFAULTS = {
-    "BUCKET": "video-pipeline",
-    "TABLE": "videos",
-    "INCOMING_PREFIX": "incoming/",
-    "WORK_PREFIX": "work/",
-    "SITE_PREFIX": "site/",
-    "QUARANTINE_PREFIX": "quarantine/",
-    "KEYS_PREFIX": "keys/",
-    "PUBLIC_BASE_URL": "",
-    "LICENSE_URL": "",
-    # The license endpoint's HMAC secret for playback tokens (license.py); empty: it gives no key at all.
-    "LICENSE_SECRET": "",
-    "LICENSE_TOKEN_TTL_S": "3600",
-    "AWS_CONN_ID": "aws_default",
-    "RUNNER": "local",
-    "WORKER_IMAGE": "video-pipeline/worker:latest",
-    "WORKER_COMMAND": "video-worker",
-    "DOCKER_URL": "unix://var/run/docker.sock",
-    # The docker runner's containers: network, mounts (model cache), user, limits, GPUs.
-    # A network named here that does not exist is made on first use, for the stages alone (containers.py):
-    # internal, no route out, unless DOCKER_NETWORK_EGRESS is "true" (AWS S3 from a host without moto).
-    "DOCKER_NETWORK_MODE": "",
-    "DOCKER_NETWORK_EGRESS": "false",
-    # The Docker host's path of an AWS shared credentials file, mounted read-only into every stage
-    # container: its keys stay out of the container's environment (docker inspect); empty: none (a role).
-    "DOCKER_AWS_CREDENTIALS_FILE": "",
-    "DOCKER_MOUNTS": "",
-    "DOCKER_USER": "",
-    "DOCKER_CPUS": "1",
-    "DOCKER_MEMORY": "",
-    "DOCKER_GPUS": "all",
-    # The kubernetes runner's pods: namespace, service account, requests, and where GPU stages go.
-    # K8S_ENV_SECRET names a Kubernetes Secret whose keys become the pods' environment (credentials
-    # stay out of the pod spec); on EKS an IAM role for the service account needs none.
-    "K8S_NAMESPACE": "default",
-    "K8S_SERVICE_ACCOUNT": "",
-    "K8S_IN_CLUSTER": "true",
-    "K8S_ENV_SECRET": "",
-    "K8S_CPU": "1",
-    "K8S_MEMORY": "4Gi",
-    # Each pod's limits; empty: its request (memory past it is an OOM kill of the pod, not of the node).
-    "K8S_CPU_LIMIT": "",
-    "K8S_MEMORY_LIMIT": "",
-    "K8S_GPUS": "1",
-    "K8S_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true",
-    "K8S_GPU_TOLERATIONS": "nvidia.com/gpu:NoSchedule",
-    # Retries of every task; permanent input errors and invalid options never retry.
-    "RETRIES": "3",
-    "RETRY_DELAY_S": "20",
-    # A stage's execution_timeout: its base plus its factor times the video's duration (stage_timeouts.py);
-    # STAGE_TIMEOUTS overrides it per stage in seconds, e.g. "transcode=3600,detect=1800".
-    "STAGE_TIMEOUTS": "",
-    # A run still unfinished this long after it was queued is flagged stuck (stuck_since in the item).
-    "RUN_DEADLINE_MINUTES": "120",
-    # Triggers: what counts as a video upload, how often to poll, where S3 events arrive.
-    "VIDEO_EXTENSIONS": "mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,ts,mts,m2ts,mxf,flv,wmv,ogv,3gp",
-    "DISCOVERY_SCHEDULE": "* * * * *",
-    "DISCOVERY_LOOKBACK_MINUTES": "60",
-    "RECONCILE_SCHEDULE": "@daily",
-    "EVENTS_QUEUE": "video-pipeline-uploads",
-    "EVENTS_QUEUE_URL": "",
-    # The upload page (upload_app.py): the largest file it takes (S3's limit for one POST is 5 GiB) and how
-    # long its signed upload form stays valid: minutes, since the page posts it at once and a form left
-    # lying about (a log, a proxy) is one more way to put a video in the bucket.
-    "UPLOAD_MAX_BYTES": str(5 * 1024**3),
-    "UPLOAD_URL_TTL_S": "600",
-    # Caption review: "true" makes it the default of the run's param review, so that uploads, which start
-    # their runs with the defaults, wait for a reviewer too; how long a run waits, then "fail" or "publish"
-    # (the captions as transcribed). A run's params review_timeout_minutes and review_on_timeout override,
-    # but with REVIEW=true only to ask for more: never off, never a shorter wait, never publish where this
-    # fails (run_params.py). REVIEWERS: who may answer, comma-separated Airflow user ids (with the simple
-    # auth manager, the user names); empty: whoever may answer Required Actions.
-    "REVIEW": "false",
-    "REVIEW_TIMEOUT_MINUTES": "1440",
-    "REVIEW_ON_TIMEOUT": "fail",
-    "REVIEWERS": "",
-    # What a run may be of (run_params.py), comma-separated: the buckets it may read its video from (empty:
-    # BUCKET) and the key prefixes the video may lie under (empty: INCOMING_PREFIX). They must take BUCKET
-    # and INCOMING_PREFIX, where uploads land; a source prefix over WORK_, SITE_, KEYS_ or QUARANTINE_PREFIX
-    # fails the parse.
-    "SOURCE_BUCKETS": "",
-    "SOURCE_PREFIXES": "",
-    # The models a run's detect_model and whisper_model may name, comma-separated (model_params.py): a model
-    # is code as well as data, so never a URL or a path from a run. Default: the standard names their
-    # libraries download from their own sources; add the names of models in the worker's VIDEO_WORKER_MODEL_DIR.
-    "DETECT_MODELS": ",".join(f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in "nsmlx"),
-    "WHISPER_MODELS": "tiny.en,tiny,base.en,base,small.en,small,medium.en,medium,large-v3,turbo",
-}
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from video_contract.stages import Stage
+
+ENV_PREFIX = "VIDEO_PIPELINE_"
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+S3_POST_LIMIT_BYTES = 5 * 1024**3  # S3 takes at most 5 GiB in one POST upload
 
 
-def get(name: str) -> str:
-    """``$VIDEO_PIPELINE_<name>`` if set and non-empty, else the default."""
-    value = os.environ.get(f"VIDEO_PIPELINE_{name}", "")
-    return value if value != "" else _DEFAULTS[name]
-
-
-def listed(value: str) -> tuple[str, ...]:
-    """A comma-separated setting's entries, stripped, empty ones dropped, each once."""
-    return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+class SettingsError(ValueError):
+    """A ``VIDEO_PIPELINE_*`` value the pipeline cannot use; the message names the variable, the value and
+    what it may be."""
 
 
 @dataclass(frozen=True)
-class Settings:
-    bucket: str
-    table: str
-    incoming_prefix: str
-    work_prefix: str
-    site_prefix: str
-    quarantine_prefix: str
-    keys_prefix: str
-    public_base_url: str
-    license_url: str
-    license_secret: str
-    license_token_ttl_s: str
-    aws_conn_id: str
-    runner: str
-    worker_image: str
-    worker_command: str
-    docker_url: str
-    docker_network_mode: str
-    docker_network_egress: str
-    docker_aws_credentials_file: str
-    docker_mounts: str
-    docker_user: str
-    docker_cpus: str
-    docker_memory: str
-    docker_gpus: str
-    k8s_namespace: str
-    k8s_service_account: str
-    k8s_in_cluster: str
-    k8s_env_secret: str
-    k8s_cpu: str
-    k8s_memory: str
-    k8s_cpu_limit: str
-    k8s_memory_limit: str
-    k8s_gpus: str
-    k8s_gpu_node_selector: str
-    k8s_gpu_tolerations: str
-    retries: str
-    retry_delay_s: str
-    stage_timeouts: str
-    run_deadline_minutes: str
-    video_extensions: str
-    discovery_schedule: str
-    discovery_lookback_minutes: str
-    reconcile_schedule: str
-    events_queue: str
-    events_queue_url: str
-    upload_max_bytes: str
-    upload_url_ttl_s: str
-    review: str
-    review_timeout_minutes: str
-    review_on_timeout: str
-    reviewers: str
-    source_buckets: str
-    source_prefixes: str
-    detect_models: str
-    whisper_models: str
+class Toleration:
+    """One ``key[=value]:Effect`` of K8S_GPU_TOLERATIONS: Equal with a value, Exists without one."""
+
+    key: str
+    value: str | None
+    effect: str
+
+    def __str__(self) -> str:
+        return f"{self.key}{'' if self.value is None else '=' + self.value}:{self.effect}"
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """One ``SOURCE:TARGET[:ro|rw]`` of DOCKER_MOUNTS, both absolute paths."""
+
+    source: str
+    target: str
+    read_only: bool
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.target}{':ro' if self.read_only else ''}"
+
+
+def _entries(value: str) -> list[str]:
+    """A comma-separated setting's entries, stripped, empty ones dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _names(value: Any) -> Any:
+    """Comma-separated text (or a sequence from code) as its entries, each once."""
+    if isinstance(value, str):
+        value = _entries(value)
+    return tuple(dict.fromkeys(value)) if isinstance(value, list | tuple) else value
+
+
+def _extensions(value: Any) -> Any:
+    """Extensions without the dot, lower case; ``*`` takes every key (probe decides anyway)."""
+    value = _names(value)
+    return tuple(dict.fromkeys(e.lower().lstrip(".") for e in value)) if isinstance(value, tuple) else value
+
+
+def _switch(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false"):
+            raise ValueError("expected true or false (any case)")
+        return value.strip().lower() == "true"
+    return value
+
+
+def _stage_seconds(value: Any) -> Any:
+    """``stage=seconds,...``: a stage of the worker, a positive number of seconds."""
+    if not isinstance(value, str):
+        return value
+    seconds: dict[str, float] = {}
+    for pair in _entries(value):
+        stage, _, number = (part.strip() for part in pair.partition("="))
+        if stage not in set(Stage):
+            raise ValueError(f"unknown stage {stage!r}; expected stage=seconds with a stage of "
+                             f"{', '.join(Stage)}")
+        try:
+            seconds[stage] = float(number)
+        except ValueError:
+            seconds[stage] = 0.0
+        if seconds[stage] <= 0:
+            raise ValueError(f"{pair!r} is not stage=seconds (a positive number)")
+    return seconds
+
+
+def _selector(value: Any) -> Any:
+    """``key=value,...``: a Kubernetes node selector."""
+    if not isinstance(value, str):
+        return value
+    selector: dict[str, str] = {}
+    for part in _entries(value):
+        key, sep, label = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{part!r} is not key=value")
+        selector[key] = label
+    return selector
+
+
+def _tolerations(value: Any) -> Any:
+    """``key[=value]:Effect,...`` with an Effect of TAINT_EFFECTS."""
+    if not isinstance(value, str):
+        return value
+    tolerations = []
+    for part in _entries(value):
+        spec, sep, effect = part.rpartition(":")
+        if not sep or effect not in TAINT_EFFECTS:
+            raise ValueError(f"{part!r} is not key[=value]:Effect, an Effect of {', '.join(TAINT_EFFECTS)}")
+        key, has_value, label = spec.partition("=")
+        tolerations.append(Toleration(key, label if has_value else None, effect))
+    return tuple(tolerations)
+
+
+def _mounts(value: Any) -> Any:
+    """``SOURCE:TARGET[:ro|rw],...`` with absolute paths."""
+    if not isinstance(value, str):
+        return value
+    mounts = []
+    for spec in _entries(value):
+        source, _, rest = spec.partition(":")
+        target, _, mode = rest.partition(":")
+        if not source.startswith("/") or not target.startswith("/") or mode not in ("", "ro", "rw"):
+            raise ValueError(f"{spec!r} is not SOURCE:TARGET[:ro|rw] with absolute paths")
+        mounts.append(BindMount(source, target, mode == "ro"))
+    return tuple(mounts)
+
+
+# NoDecode: pydantic-settings hands the variable's text to the validator rather than reading it as JSON.
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
+Switch = Annotated[bool, BeforeValidator(_switch)]
+StageSeconds = Annotated[dict[str, float], NoDecode, BeforeValidator(_stage_seconds)]
+Selector = Annotated[dict[str, str], NoDecode, BeforeValidator(_selector)]
+Tolerations = Annotated[tuple[Toleration, ...], NoDecode, BeforeValidator(_tolerations)]
+Mounts = Annotated[tuple[BindMount, ...], NoDecode, BeforeValidator(_mounts)]
+
+VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "m2ts", "mxf", "flv",
+                    "wmv", "ogv", "3gp")
+DETECT_MODELS = tuple(f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in "nsmlx")
+WHISPER_MODELS = ("tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium", "large-v3",
+                  "turbo")
+
+
+class Settings(BaseSettings):
+    """The Airflow side's settings: ``VIDEO_PIPELINE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid")
+
+    bucket: str = Field("video-pipeline", description="The bucket of uploads, work files and the site.")
+    table: str = Field("videos", description="The DynamoDB table of videos and their status.")
+    incoming_prefix: str = Field("incoming/", description="Where uploads land: the triggers watch it.")
+    work_prefix: str = Field("work/", description="Where stages write their outputs, one folder per video.")
+    site_prefix: str = Field("site/", description="Where publish writes the site: pages, media, search index.")
+    quarantine_prefix: str = Field("quarantine/", description="Where a video that fails for good is copied, "
+                                                              "with the reason.")
+    keys_prefix: str = Field("keys/", description="Where ClearKey content keys are kept (never public).")
+    public_base_url: str = Field("", description="The site's public address (a CDN); empty: the S3 endpoint's "
+                                                 "path-style address, or the bucket's AWS address.")
+    license_url: str = Field("", description="The ClearKey license endpoint that encrypted pages ask for keys.")
+    license_secret: str = Field("", description="The license endpoint's HMAC secret for playback tokens "
+                                                "(license.py); empty: it gives no key at all.")
+    license_token_ttl_s: int = Field(3600, gt=0, description="How long a playback token stays valid, seconds.")
+    aws_conn_id: str = Field("aws_default", description="The Airflow connection for S3, DynamoDB and SQS.")
+    runner: Literal["local", "docker", "kubernetes"] = Field(
+        "local", description="Where stages run: `local` (a subprocess), `docker` (a container), `kubernetes` "
+                             "(a pod).")
+    worker_image: str = Field("video-pipeline/worker:latest", description="The worker image of the docker and "
+                                                                          "kubernetes runners.")
+    worker_command: str = Field("video-worker", description="The worker's CLI.")
+    docker_url: str = Field("unix://var/run/docker.sock", description="The Docker engine of the docker runner.")
+    docker_network_mode: str = Field(
+        "", description="The stage containers' network. One named here that does not exist is made on first "
+                        "use, for the stages alone (containers.py): internal, no route out, unless "
+                        "DOCKER_NETWORK_EGRESS. Empty: Docker's default.")
+    docker_network_egress: Switch = Field(False, description="Whether a network the stages make has a route out "
+                                                             "(AWS S3 from a host without moto).")
+    docker_aws_credentials_file: str = Field(
+        "", description="The Docker host's path of an AWS shared credentials file, mounted read-only into every "
+                        "stage container: its keys stay out of the container's environment (docker inspect); "
+                        "empty: none (a role).")
+    docker_mounts: Mounts = Field((), description="Bind mounts of every stage container (a model cache), "
+                                                  "`SOURCE:TARGET[:ro|rw],...`, absolute paths.")
+    docker_user: str = Field("", description="The user stage containers run as; empty: the image's.")
+    docker_cpus: float = Field(1.0, gt=0, description="CPU shares of a stage container (detect and previews get "
+                                                      "a quarter of it).")
+    docker_memory: str = Field("", description="A stage container's memory limit (`6g`); empty: none.")
+    docker_gpus: str = Field("all", description="GPUs of the GPU stages' containers: `all`, a count, or `none` "
+                                                "(a host without the NVIDIA container toolkit).")
+    k8s_namespace: str = Field("default", description="The namespace of the kubernetes runner's pods.")
+    k8s_service_account: str = Field("", description="The pods' service account (an IAM role on EKS); empty: "
+                                                     "the namespace's default.")
+    k8s_in_cluster: Switch = Field(True, description="Whether Airflow runs in the cluster it starts pods in.")
+    k8s_env_secret: str = Field("", description="A Kubernetes Secret whose keys become the pods' environment "
+                                                "(credentials stay out of the pod spec); on EKS an IAM role for "
+                                                "the service account needs none.")
+    k8s_cpu: str = Field("1", description="Each pod's CPU request.")
+    k8s_memory: str = Field("4Gi", description="Each pod's memory request.")
+    k8s_cpu_limit: str = Field("", description="Each pod's CPU limit; empty: its request.")
+    k8s_memory_limit: str = Field("", description="Each pod's memory limit; empty: its request (memory past it "
+                                                  "is an OOM kill of the pod, not of the node).")
+    k8s_gpus: str = Field("1", description="GPUs a GPU stage's pod requests (`nvidia.com/gpu`).")
+    k8s_gpu_node_selector: Selector = Field({"nvidia.com/gpu.present": "true"},
+                                            description="Where GPU stages' pods go: `key=value,...`.")
+    k8s_gpu_tolerations: Tolerations = Field((Toleration("nvidia.com/gpu", None, "NoSchedule"),),
+                                             description="The GPU stages' pods' tolerations: "
+                                                         "`key[=value]:Effect,...`.")
+    retries: int = Field(3, ge=0, description="Retries of every task; permanent input errors and invalid "
+                                              "options never retry.")
+    retry_delay_s: float = Field(20.0, ge=0, description="Seconds between a task's tries.")
+    stage_timeouts: StageSeconds = Field(
+        {}, description="A stage's execution_timeout is its base plus its factor times the video's duration "
+                        "(stage_timeouts.py); this sets it per stage in seconds, `transcode=3600,detect=1800`.")
+    run_deadline_minutes: float = Field(120.0, ge=0, description="A run still unfinished this long after it was "
+                                                                 "queued is flagged stuck (stuck_since in the "
+                                                                 "item); 0: never.")
+    video_extensions: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_extensions)] = Field(
+        VIDEO_EXTENSIONS, description="What the triggers and the upload page count as a video, by extension "
+                                      "(any case); `*`: any key.")
+    discovery_schedule: str = Field("* * * * *", description="How often video_discovery polls the incoming "
+                                                             "prefix.")
+    discovery_lookback_minutes: int = Field(60, gt=0, description="How far back video_discovery looks; older "
+                                                                  "uploads are left to video_backfill.")
+    reconcile_schedule: str = Field("@daily", description="When video_backfill sweeps the incoming prefix.")
+    events_queue: str = Field("video-pipeline-uploads", description="The SQS queue bootstrap makes for the "
+                                                                    "bucket's upload events.")
+    events_queue_url: str = Field("", description="The queue video_events reads; empty: the event path is off.")
+    upload_max_bytes: int = Field(S3_POST_LIMIT_BYTES, gt=0, le=S3_POST_LIMIT_BYTES,
+                                  description="The largest file the upload page takes (S3's limit for one POST "
+                                              "is 5 GiB).")
+    upload_url_ttl_s: int = Field(600, gt=0, description="How long the upload page's signed form stays valid: "
+                                                         "minutes, since the page posts it at once and a form left "
+                                                         "lying about (a log, a proxy) is one more way to put a "
+                                                         "video in the bucket.")
+    review: Switch = Field(False, description="Caption review by default: the default of the run's param review, "
+                                              "so that uploads, which start their runs with the defaults, wait "
+                                              "for a reviewer too. A run may then ask only for more: never off, "
+                                              "never a shorter wait, never publish where this fails "
+                                              "(run_params.py).")
+    review_timeout_minutes: float = Field(1440.0, gt=0, description="How long a run waits for a reviewer.")
+    review_on_timeout: Literal["publish", "fail"] = Field(
+        "fail", description="What a review nobody answered does: `fail`, or `publish` the captions as "
+                            "transcribed.")
+    reviewers: Names = Field((), description="Who may answer a review, Airflow user ids (with the simple auth "
+                                             "manager, the user names), comma-separated; empty: whoever may "
+                                             "answer Required Actions.")
+    source_buckets: Names = Field((), description="The buckets a run may read its video from, comma-separated; "
+                                                  "empty: BUCKET. Must take BUCKET.")
+    source_prefixes: Names = Field((), description="The key prefixes a run's video may lie under, "
+                                                   "comma-separated; empty: INCOMING_PREFIX. Must take "
+                                                   "INCOMING_PREFIX; one over WORK_, SITE_, KEYS_ or "
+                                                   "QUARANTINE_PREFIX fails the parse.")
+    detect_models: Names = Field(DETECT_MODELS, description="The models a run's detect_model may name "
+                                                            "(model_params.py): a model is code as well as data, "
+                                                            "so never a URL or a path from a run. Add the names "
+                                                            "of models in the worker's VIDEO_WORKER_MODEL_DIR.")
+    whisper_models: Names = Field(WHISPER_MODELS, description="The models a run's whisper_model may name, as "
+                                                              "DETECT_MODELS.")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        return cls(**{field.lower(): get(field) for field in _DEFAULTS})
-
-    @property
-    def extensions(self) -> frozenset[str]:
-        """Lower-case extensions without the dot; ``*`` accepts every key (probe decides anyway)."""
-        return frozenset(e.strip().lower().lstrip(".") for e in self.video_extensions.split(",") if e.strip())
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The settings of this environment, with ``overrides`` (tests, benchmarks: their own bucket) in place
+        of variables; SettingsError names every value that cannot be used."""
+        try:
+            return cls(**overrides)
+        except ValidationError as error:
+            raise SettingsError("\n".join(_refusal(problem) for problem in error.errors())) from None
 
     def site_url(self, key: str) -> str:
         """Public URL of an object under the site prefix.
@@ -188,3 +287,10 @@ class Settings:
             endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
             base = f"{endpoint}/{self.bucket}" if endpoint else f"https://{self.bucket}.s3.amazonaws.com"
         return f"{base}/{key}"
+
+
+def _refusal(problem: Any) -> str:
+    """``VIDEO_PIPELINE_<NAME>: '<value>' is refused: <what it may be>`` for one validation error."""
+    name = str(problem["loc"][0]) if problem["loc"] else "?"
+    reason = str(problem["ctx"]["error"]) if problem["type"] == "value_error" else problem["msg"]
+    return f"{ENV_PREFIX}{name.upper()}: {problem['input']!r} is refused: {reason[:1].lower()}{reason[1:]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from video_pipeline.config import Settings
+from video_pipeline.config import BindMount, Settings
 from video_pipeline.stages import BACKGROUND_CPU_SHARE, BACKGROUND_STAGES, GPU_STAGES
 
 # What the worker needs from the orchestrator's environment: S3 endpoint and region, model settings.
@@ -33,19 +33,11 @@ def worker_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV_PREFIXES)}
 
 
-def parse_mounts(text: str) -> list[Any]:
-    """``SOURCE:TARGET[:ro|rw],...`` as Docker bind mounts."""
+def bind_mount(mount: BindMount) -> Any:
+    """A DOCKER_MOUNTS entry as a Docker bind mount."""
     from docker.types import Mount
 
-    mounts = []
-    for spec in filter(None, (part.strip() for part in text.split(","))):
-        source, _, rest = spec.partition(":")
-        target, _, mode = rest.partition(":")
-        if not source.startswith("/") or not target.startswith("/") or mode not in ("", "ro", "rw"):
-            raise ValueError(f"VIDEO_PIPELINE_DOCKER_MOUNTS: {spec!r} is not SOURCE:TARGET[:ro|rw] "
-                             "with absolute paths")
-        mounts.append(Mount(target=target, source=source, type="bind", read_only=mode == "ro"))
-    return mounts
+    return Mount(target=mount.target, source=mount.source, type="bind", read_only=mount.read_only)
 
 
 def credentials_mount(path: str) -> Any:
@@ -96,7 +88,7 @@ def gpu_requests(gpus: str) -> list[Any]:
 
 def container_options(settings: Settings, stage: str) -> dict[str, Any]:
     """DockerOperator arguments for one stage's container."""
-    mounts, environment = parse_mounts(settings.docker_mounts), worker_environment()
+    mounts, environment = [bind_mount(mount) for mount in settings.docker_mounts], worker_environment()
     if settings.docker_aws_credentials_file:
         mounts.append(credentials_mount(settings.docker_aws_credentials_file))
         environment["AWS_SHARED_CREDENTIALS_FILE"] = CREDENTIALS_TARGET
@@ -104,11 +96,11 @@ def container_options(settings: Settings, stage: str) -> dict[str, Any]:
         "image": settings.worker_image,
         "docker_url": settings.docker_url,
         "network_mode": settings.docker_network_mode or None,
-        "network_egress": settings.docker_network_egress.lower() == "true",
+        "network_egress": settings.docker_network_egress,
         "mounts": mounts,
         "user": settings.docker_user or None,
         # DockerOperator turns cpus into CPU shares: a weight that matters only while the host is busy.
-        "cpus": float(settings.docker_cpus) * (BACKGROUND_CPU_SHARE if stage in BACKGROUND_STAGES else 1),
+        "cpus": settings.docker_cpus * (BACKGROUND_CPU_SHARE if stage in BACKGROUND_STAGES else 1),
         "mem_limit": settings.docker_memory or None,
         "labels": {STAGE_LABEL: stage},
         "environment": environment,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -39,7 +39,7 @@ class S3Object:
         return video_id(self.bucket, self.key, self.etag)
 
 
-def is_video_key(key: str, extensions: frozenset[str]) -> bool:
+def is_video_key(key: str, extensions: Collection[str]) -> bool:
     """By name only, case-insensitively; whether it really is a video is for probe to say."""
     name = key.rsplit("/", 1)[-1]
     if not name:  # a "folder" marker
@@ -65,7 +65,7 @@ def list_objects(s3: Any, bucket: str, prefix: str, *, start_after: str | None =
         yield from page.get("Contents", [])
 
 
-def select_listed(entries: Iterable[dict[str, Any]], bucket: str, extensions: frozenset[str], *, sources: Sources,
+def select_listed(entries: Iterable[Mapping[str, Any]], bucket: str, extensions: Collection[str], *, sources: Sources,
                   since: datetime | None = None, until: datetime | None = None) -> list[S3Object]:
     """The listing's videos whose LastModified is in [since, until), those a run may take."""
     return [
@@ -103,7 +103,8 @@ def acknowledge(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> Non
     """Delete handled SQS messages, 10 a call. One whose receipt has expired was received again
     (its visibility timeout passed) and is deleted by the run that got it then."""
     for start in range(0, len(messages), 10):
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages[start:start + 10])]
+        batch = enumerate(messages[start:start + 10])
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in batch]
         failed = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
         for failure in failed:
             log.warning("message not deleted (received again since?): %s", failure.get("Message"))
@@ -158,10 +159,17 @@ def plan(objects: Iterable[S3Object], catalog: VideoCatalog, *, mode: Mode,
         item = items.get(obj.video_id)
         kind = _kind(item, mode)
         if kind:
-            options = (item.get("run_options") or {}) if kind == "retry" else {}
+            options = (item.get("run_options") or {}) if kind == "retry" and item else {}
             planned.append(PlannedRun(obj, kind, run_id(kind, obj.video_id, tag if kind != "video" else None),
                                       options))
     return planned
+
+
+def new_uploads(entries: Iterable[Mapping[str, Any]], catalog: VideoCatalog, *, bucket: str,
+                extensions: Collection[str], sources: Sources, since: datetime) -> list[PlannedRun]:
+    """The listing's videos modified since ``since`` that a run may take and no trigger has claimed, with
+    their runs: what video_discovery's sensor waits for, and then starts."""
+    return plan(select_listed(entries, bucket, extensions, sources=sources, since=since), catalog, mode="new")
 
 
 def plan_page(objects: list[S3Object], catalog: VideoCatalog, *, mode: Mode, tag: str | None,
@@ -180,7 +188,7 @@ def parse_bound(value: str | None) -> datetime | None:
     if not value:
         return None
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def within_limit(planned: list[PlannedRun], limit: int) -> list[PlannedRun]:
@@ -194,7 +202,7 @@ def within_limit(planned: list[PlannedRun], limit: int) -> list[PlannedRun]:
 def claim_runs(planned: list[PlannedRun], catalog: VideoCatalog, *,
                discovered_by: str) -> list[dict[str, Any]]:
     """Mark each planned video ``queued``; return TriggerDagRunOperator kwargs, one per run."""
-    runs = []
+    runs: list[dict[str, Any]] = []
     for run in planned:
         obj = run.obj
         source = {"source_bucket": obj.bucket, "source_key": obj.key, "source_etag": obj.etag,

@@ -4,8 +4,8 @@ The keys live in private objects (keys.py) and this is their only way out. Key i
 (they are in the MPD), so a key goes only to a request whose ``Authorization: Bearer`` token
 (tokens.py) is valid for that key; without ``VIDEO_PIPELINE_LICENSE_SECRET`` every request is
 refused. The token comes in that header only, never in a URL (the page takes it from its own
-address's fragment, player.js), so no access log holds it. ``make up`` runs it locally; in production run it as a container (or behind API
-Gateway) and set ``VIDEO_PIPELINE_LICENSE_URL`` to its address::
+address's fragment, player.js), so no access log holds it. ``make up`` runs it locally; in production
+run it as a container (or behind API Gateway) and set ``VIDEO_PIPELINE_LICENSE_URL`` to its address::
 
     PYTHONPATH=plugins python -m video_pipeline.license serve --port 5001
     PYTHONPATH=plugins python -m video_pipeline.license token --video <video id> --ttl 3600
@@ -76,7 +76,8 @@ def s3_lookup(s3: Any, settings: Settings) -> Callable[[str], str | None]:
             body = s3.get_object(Bucket=settings.bucket, Key=f"{settings.keys_prefix}{kid}.json")["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
-        return json.loads(body)["key"]
+        key: str = json.loads(body)["key"]
+        return key
 
     return lookup
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "token":
         if not settings.license_secret:
             sys.exit("VIDEO_PIPELINE_LICENSE_SECRET is not set: there is no secret to sign the token with")
-        ttl = args.ttl if args.ttl is not None else int(settings.license_token_ttl_s)
+        ttl = args.ttl if args.ttl is not None else settings.license_token_ttl_s
         print(mint(settings.license_secret, key_id(args.video), ttl, time.time()))
         return
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from video_pipeline.config import Settings, listed
+from video_pipeline.config import Settings
 from video_pipeline.run_params import RunParamError
 
 SETTINGS = {"detect_model": "DETECT_MODELS", "whisper_model": "WHISPER_MODELS"}  # param: its list's setting
@@ -20,7 +20,7 @@ SETTINGS = {"detect_model": "DETECT_MODELS", "whisper_model": "WHISPER_MODELS"} 
 
 def allowed(settings: Settings, param: str) -> tuple[str, ...]:
     """The model names ``param`` may take."""
-    return listed(getattr(settings, SETTINGS[param].lower()))
+    return settings.detect_models if param == "detect_model" else settings.whisper_models
 
 
 def check(settings: Settings, params: Mapping[str, Any]) -> None:

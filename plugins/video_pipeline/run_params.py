@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from video_pipeline.config import Settings, listed
+from video_pipeline.config import Settings
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 # C0, DEL and C1 control characters: never in a name that goes to logs, pages and command lines.
@@ -41,8 +41,8 @@ class Sources:
         """SOURCE_BUCKETS (default: BUCKET) and SOURCE_PREFIXES (default: INCOMING_PREFIX), refused with the
         reason when a source prefix and one of the pipeline's own prefixes lie one under the other (a key
         under a source prefix is then never under those), or when uploads could not start runs."""
-        buckets = listed(settings.source_buckets) or (settings.bucket,)
-        prefixes = listed(settings.source_prefixes) or (settings.incoming_prefix,)
+        buckets = settings.source_buckets or (settings.bucket,)
+        prefixes = settings.source_prefixes or (settings.incoming_prefix,)
         for prefix in prefixes:
             for name in OWN:
                 own = getattr(settings, f"{name}_prefix")
@@ -105,16 +105,16 @@ def _check_name(what: str, name: str) -> None:
 def check_review(settings: Settings, params: Mapping[str, Any]) -> None:
     """Where caption review is the deployment's default (REVIEW=true), a run may ask for a stricter review,
     never a weaker one: not off, not a shorter wait, not publishing what nobody answered where that fails."""
-    if settings.review.lower() != "true":
+    if not settings.review:
         return
     review, minutes, on_timeout = (params.get(name) for name in ("review", "review_timeout_minutes",
                                                                  "review_on_timeout"))
     if review is not None and review is not True:
         raise RunParamError(f"review {review!r} is refused: caption review is this deployment's default "
                             "(REVIEW=true)")
-    if minutes is not None and float(minutes) < float(settings.review_timeout_minutes):
+    if minutes is not None and float(minutes) < settings.review_timeout_minutes:
         raise RunParamError(f"review_timeout_minutes {minutes!r} is refused: with REVIEW=true a run may wait longer "
-                            f"than {settings.review_timeout_minutes} minutes (REVIEW_TIMEOUT_MINUTES), not less")
+                            f"than {settings.review_timeout_minutes:g} minutes (REVIEW_TIMEOUT_MINUTES), not less")
     if settings.review_on_timeout == "fail" and on_timeout not in (None, "", "fail"):
         raise RunParamError(f"review_on_timeout {on_timeout!r} is refused: with REVIEW=true a review nobody answers "
                             "fails (REVIEW_ON_TIMEOUT=fail)")

@@ -26,6 +26,8 @@ DOC = "search.json"  # in each video's folder
 MIN_TERM = 2
 WORD = re.compile(r"\w+")
 SHARD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+Posting = list[str | int]  # [video id, cue number]: a pair as the JSON holds it
+Shard = dict[str, list[Posting]]  # word -> where it is said
 
 
 def fold(text: str) -> str:
@@ -43,16 +45,16 @@ def shard(term: str) -> str:
     return "".join(c if c in SHARD_CHARS else "_" for c in term[:2])
 
 
-def postings(video_id: str, cues: list[tuple[float, str]]) -> dict[str, dict[str, list[list]]]:
+def postings(video_id: str, cues: list[tuple[float, str]]) -> dict[str, Shard]:
     """shard -> word -> [[video id, cue number], ...] for one video, each cue listed once per word."""
-    found: dict[str, dict[str, list[list]]] = defaultdict(lambda: defaultdict(list))
+    found: dict[str, dict[str, list[Posting]]] = defaultdict(lambda: defaultdict(list))
     for number, (_, text) in enumerate(cues):
         for term in dict.fromkeys(terms(text)):
             found[shard(term)][term].append([video_id, number])
     return {key: dict(words) for key, words in found.items()}
 
 
-def merged(current: dict[str, list[list]], video_id: str, new: dict[str, list[list]]) -> dict[str, list[list]]:
+def merged(current: Shard, video_id: str, new: Shard) -> Shard:
     """A shard without ``video_id``'s earlier postings, with its new ones; words left with none are dropped."""
     out = {term: [p for p in pairs if p[0] != video_id] for term, pairs in current.items()}
     for term, pairs in new.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -41,7 +41,7 @@ class FileInfo(BaseModel):
     type: str = Field(default="", max_length=200)
 
 
-def _may(method: str) -> Any:
+def _may(method: Literal["GET", "POST"]) -> Any:
     """The caller is signed in to Airflow and may read (GET) or start (POST) runs of video_pipeline."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
@@ -57,7 +57,7 @@ def _page() -> Any:
 def _clients() -> tuple[Any, Any]:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from video_pipeline.tracking import catalog
+    from video_pipeline.status_callbacks import catalog
 
     settings = Settings.from_env()
     return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(), catalog(settings)
@@ -89,8 +89,8 @@ async def page(request: Request) -> Any:
     except HTTPException:
         return RedirectResponse(get_auth_manager().get_url_login(next_url=f"{PREFIX}/"), status_code=303)
     settings = Settings.from_env()
-    return HTMLResponse(_page().render(max_bytes=int(settings.upload_max_bytes), max_text=uploads.size_text(
-        int(settings.upload_max_bytes)), extensions=sorted(settings.extensions), dag_id=PIPELINE_DAG_ID,
+    return HTMLResponse(_page().render(max_bytes=settings.upload_max_bytes, max_text=uploads.size_text(
+        settings.upload_max_bytes), extensions=sorted(settings.video_extensions), dag_id=PIPELINE_DAG_ID,
         prefix=PREFIX), headers={"Content-Security-Policy": _policy()})
 
 

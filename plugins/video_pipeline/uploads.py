@@ -61,9 +61,9 @@ def size_text(size: float) -> str:
 def content_type(request: Request, settings: Settings) -> str:
     """The type the upload is stored with, from its name's extension; UploadRefused if it is no video."""
     suffix = PurePosixPath(request.name).suffix.lower().lstrip(".")
-    taken = ", ".join(f".{e}" for e in sorted(settings.extensions))
+    taken = ", ".join(f".{e}" for e in sorted(settings.video_extensions))
     kind = media_types.guess(request.name)
-    if suffix not in settings.extensions or kind is None:
+    if suffix not in settings.video_extensions or kind is None:
         raise UploadRefused(f"{request.name} is not a video file this pipeline takes ({taken})", 415)
     if request.type and not request.type.startswith(("video/", "application/")):
         raise UploadRefused(f"{request.name} is {request.type}, not a video ({taken})", 415)
@@ -71,7 +71,7 @@ def content_type(request: Request, settings: Settings) -> str:
 
 
 def check_size(request: Request, settings: Settings) -> None:
-    limit = int(settings.upload_max_bytes)
+    limit = settings.upload_max_bytes
     if request.size <= 0:
         raise UploadRefused(f"{request.name} is empty", 400)
     if request.size > limit:
@@ -117,10 +117,10 @@ def presigned_post(s3: Any, settings: Settings, request: Request) -> dict[str, A
     name = {f"x-amz-meta-{NAME_META}": quote(display_name(request.name), safe="")}
     post = s3.generate_presigned_post(
         Bucket=settings.bucket, Key=key, Fields={"Content-Type": kind, **name},
-        Conditions=[{"Content-Type": kind}, name, ["content-length-range", 1, int(settings.upload_max_bytes)]],
-        ExpiresIn=int(settings.upload_url_ttl_s),
+        Conditions=[{"Content-Type": kind}, name, ["content-length-range", 1, settings.upload_max_bytes]],
+        ExpiresIn=settings.upload_url_ttl_s,
     )
-    return {"url": post["url"], "fields": post["fields"], "key": key, "max_bytes": int(settings.upload_max_bytes)}
+    return {"url": post["url"], "fields": post["fields"], "key": key, "max_bytes": settings.upload_max_bytes}
 
 
 def status(s3: Any, settings: Settings, catalog: Any, key: str) -> dict[str, Any]:

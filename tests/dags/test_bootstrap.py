@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ def clients(moto_endpoint):
 @pytest.fixture(scope="module")
 def settings() -> Settings:
     """Own bucket and table names: the moto server is shared by the whole session."""
-    return dataclasses.replace(Settings.from_env(), bucket="bootstrap-test", table="bootstrap-test-videos")
+    return Settings.from_env(bucket="bootstrap-test", table="bootstrap-test-videos")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +112,7 @@ def test_cors_lets_players_fetch_subtitles(first_run, clients, settings):
 def test_events_queue_receives_uploads_under_the_incoming_prefix_only(clients, settings, moto_endpoint):
     s3, dynamodb = clients
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
-    evented = dataclasses.replace(settings, bucket="bootstrap-events", events_queue="bootstrap-uploads")
+    evented = Settings.from_env(bucket="bootstrap-events", table=settings.table, events_queue="bootstrap-uploads")
     first = bootstrap(s3=s3, dynamodb=dynamodb, sqs=sqs, settings=evented)
     url = sqs.get_queue_url(QueueName="bootstrap-uploads")["QueueUrl"]
     assert first[-2:] == [

@@ -12,6 +12,11 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]  # tests/dags/conftest.py has set AIRFLOW_HOME
+# Every stage's result line from a real worker run, under s3://media/work/0123456789abcdef (tests/unit).
+MANIFESTS = json.loads((ROOT / "tests" / "unit" / "fixtures" / "manifests.json").read_text())
+REGISTRATION = {"video_id": "0123456789abcdef", "bucket": "media", "key": "incoming/a b.mp4",
+                "etag": "9e107d9d372bb6826bd81d3542a419d6", "name": None, "source": "s3://media/incoming/a b.mp4",
+                "work": "s3://media/work/0123456789abcdef", "done": False, "key_uri": None}
 
 
 def _dagbag():
@@ -42,29 +47,30 @@ def test_dags_import_without_errors_and_follow_conventions():
 
 
 def test_task_graph(dag):
+    """One task per stage, publish, and three besides: register, needs_processing, review_captions."""
+    assert sorted(t.task_id for t in dag.tasks) == sorted([
+        "register", "needs_processing", "review_captions", "publish",
+        "probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"])
     downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
+    stages = {"probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"}
+    assert downstream["register"] == stages | {"needs_processing", "review_captions", "publish"}  # its XCom
     assert downstream["needs_processing"] == {"probe"}
-    assert {"transcode", "transcribe", "detect", "previews"} <= downstream["probe"]
-    assert downstream["transcode"] == {"burn_inputs", "package_inputs", "publish"}
+    assert downstream["probe"] == stages - {"probe"} | {"publish"}  # its duration sets their timeouts
+    assert downstream["transcode"] == {"burn", "package", "publish"}
     # Caption review (param review) sits between transcribe and everything that uses its subtitles.
-    assert downstream["transcribe"] == {"burn_inputs", "package_inputs", "publish", "needs_review",
-                                        "review_captions", "reviewed"}
-    assert downstream["needs_review"] == {"review_captions"}
-    assert downstream["review_captions"] == {"reviewed", "publish"}
-    assert downstream["reviewed"] == {"captions"}
-    assert downstream["captions"] == {"burn_inputs", "package_inputs", "publish"}
+    assert downstream["transcribe"] == {"review_captions", "captions", "burn", "package", "publish"}
+    assert downstream["review_captions"] == {"captions", "publish"}
+    assert downstream["captions"] == {"burn", "package", "publish"}
     review = dag.get_task("review_captions")
     assert review.task_type == "CaptionReviewOperator" and review.ignore_downstream_trigger_rules
     assert review.options == ["Approve", "Reject"] and review.defaults is None  # a timeout fails by default
     assert review.response_timeout.total_seconds() == 24 * 3600 and dag.params["review"] is False
-    assert downstream["detect"] == {"previews_inputs", "publish"}  # the poster prefers what detect found
-    assert downstream["previews_inputs"] == {"previews"}
-    assert downstream["previews"] == {"publish"}
-    assert downstream["burn_inputs"] == {"burn"}
-    assert downstream["package_inputs"] == {"package"}
-    assert downstream["burn"] == downstream["package"] == {"publish"}
+    assert downstream["detect"] == {"previews", "publish"}  # the poster prefers what detect found
+    assert downstream["previews"] == downstream["burn"] == downstream["package"] == {"publish"}
     assert downstream["publish"] == set()
-    stages = {"probe", "transcode", "captions", "burn", "package"}
+    # A stage after one that may skip runs all the same, and plans from what there is.
+    assert {t.task_id for t in dag.tasks if t.trigger_rule == "none_failed"} == {
+        "previews", "captions", "burn", "package", "publish"}
     assert {t.task_type for t in dag.tasks if t.task_id in stages} == {"VideoStageOperator"}
     assert dag.params.get_param("video_key").schema["type"] == "string"
     assert dag.schedule is None
@@ -89,7 +95,7 @@ def test_a_caption_review_waits_and_times_out_as_the_run_or_the_settings_say(mon
     dag = _dagbag().dags["video_pipeline"]
     assert dag.params["review"] is True  # uploads, which start runs with the defaults, are reviewed too
     review, settings = dag.get_task("review_captions"), Settings.from_env()
-    xcoms = {("transcribe", "return_value"): {}, ("register", "video_id"): "v"}
+    xcoms = {"transcribe": MANIFESTS["transcribe"], "register": REGISTRATION}
     _render(review, xcoms, {"review_timeout_minutes": None, "review_on_timeout": None})
     assert review._timeout_policy(settings) == (timedelta(minutes=30), ["Approve"])  # publish: approve as is
     review = _dagbag().dags["video_pipeline"].get_task("review_captions")
@@ -97,44 +103,61 @@ def test_a_caption_review_waits_and_times_out_as_the_run_or_the_settings_say(mon
     assert review._timeout_policy(settings) == (timedelta(seconds=15), None)  # fail: no answer to take
 
 
+def test_the_review_skips_itself_without_review_or_speech(dag):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    silent = {**MANIFESTS["transcribe"], "speech": False}
+    waits = {"review_timeout_minutes": None, "review_on_timeout": None}
+    for review_param, transcribe, reason in [(False, MANIFESTS["transcribe"], "no caption review"),
+                                             (None, MANIFESTS["transcribe"], "no caption review"),
+                                             (True, silent, "no speech")]:
+        params = {**waits, "review": review_param}
+        review = _run(dag, "review_captions", {"transcribe": transcribe, "register": REGISTRATION}, params)
+        with pytest.raises(AirflowSkipException, match=reason):
+            review.pre_execute({"params": params})
+    review = _run(dag, "review_captions", {"transcribe": MANIFESTS["transcribe"], "register": REGISTRATION},
+                  {**waits, "review": True})
+    review.pre_execute({"params": {**waits, "review": True}})  # speech, and a review: it goes on to wait
+
+
 def test_a_misconfigured_caption_review_fails_the_parse_saying_why(monkeypatch):
     monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "approve")
-    (error,) = _dagbag().import_errors.values()
-    assert "caption review on timeout must be one of fail, publish, not 'approve'" in error
+    error = _dagbag().import_errors[str(ROOT / "dags" / "video_pipeline.py")]
+    assert "VIDEO_PIPELINE_REVIEW_ON_TIMEOUT: 'approve' is refused: input should be 'publish' or 'fail'" in error
     monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_ON_TIMEOUT", "fail")
     monkeypatch.setenv("VIDEO_PIPELINE_REVIEW_TIMEOUT_MINUTES", "0")
-    (error,) = _dagbag().import_errors.values()
-    assert "caption review timeout must be more than 0 minutes, not '0'" in error
+    error = _dagbag().import_errors[str(ROOT / "dags" / "video_pipeline.py")]
+    assert "VIDEO_PIPELINE_REVIEW_TIMEOUT_MINUTES: '0' is refused: input should be greater than 0" in error
 
 
-def test_later_stages_get_the_subtitle_tracks_and_detections_of_earlier_ones(dag):
-    """burn and package take the transcript's track then its English translation; previews, detect's findings."""
-    work = "s3://media/work/v/transcribe/"
-    transcribe = {"speech": True, "language": "fr", "subtitles": {"vtt": "subtitles.vtt", "srt": "subtitles.srt"},
-                  "translation": {"language": "en", "from": "fr",
-                                  "subtitles": {"vtt": "subtitles.en.vtt", "srt": "subtitles.en.srt"}},
-                  "artifacts": {name: work + name for name in ("subtitles.vtt", "subtitles.srt", "subtitles.en.vtt",
-                                                                "subtitles.en.srt")}}
-    transcode = {"top": "renditions/720p.mp4", "artifacts": {"renditions/720p.mp4": "s3://m/720p.mp4",
-                                                              "manifest.json": "s3://m/manifest.json"}}
-    params = {"burn": True, "package": True, "encrypt": False}
-    burn = dag.get_task("burn_inputs").python_callable(params=params, transcode=transcode, transcribe=transcribe,
-                                                       captions=None)
-    assert burn["args"] == ["--subtitles", f"fr={work}subtitles.srt", "--subtitles", f"en={work}subtitles.en.srt"]
-    package = dag.get_task("package_inputs").python_callable(params=params, video={}, transcode=transcode,
-                                                             transcribe={**transcribe, "translation": None},
-                                                             captions=None)
-    assert package["args"] == ["--subtitles", f"fr={work}subtitles.vtt"]
-    # After a caption review the reviewed captions are the ones burned in and packaged.
-    reviewed = {**transcribe, "translation": None, "artifacts": {"subtitles.vtt": "s3://m/captions/subtitles.vtt"}}
-    package = dag.get_task("package_inputs").python_callable(params=params, video={}, transcode=transcode,
-                                                             transcribe=transcribe, captions=reviewed)
-    assert package["args"] == ["--subtitles", "fr=s3://m/captions/subtitles.vtt"]
+def test_each_stage_task_plans_from_the_xcoms_its_wiring_gives_it(dag):
+    """The DAG hands each stage the manifests its plan needs (tests/unit/test_planning.py has the plans):
+    previews detect's findings, captions the review's text, burn and package the final transcript."""
+    work = REGISTRATION["work"]
+    texts = f"{work}/review/texts.json"
+    answer = {"decision": "approved", "by": "editor", "at": "2026-01-01 00:00:00+00:00", "timed_out": False,
+              "texts": texts}
+    xcoms = {"register": REGISTRATION, **MANIFESTS, "review_captions": answer}
+    planned = {}
+    for stage in ("probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"):
+        planned[stage] = _run(dag, stage, xcoms, {"ladder": "720,360"}).cli_args()
+    assert planned["probe"] == ["probe", "--source", REGISTRATION["source"], "--source-etag", REGISTRATION["etag"],
+                                "--dest", f"{work}/probe/"]
+    assert planned["transcode"][-2:] == ["--ladder", "720,360"]
+    assert planned["previews"][-2:] == ["--detections", f"{work}/detect/detections.json"]
+    assert planned["captions"] == ["captions", "--source", f"{work}/transcribe/manifest.json", "--dest",
+                                   f"{work}/captions/", "--texts", texts]
+    assert planned["burn"][-2:] == ["--subtitles", f"en={work}/captions/subtitles.srt"]  # the reviewed captions
+    assert planned["package"] == ["package", "--source", f"{work}/transcode/manifest.json", "--dest",
+                                  f"{work}/package/", "--subtitles", f"en={work}/captions/subtitles.vtt"]
+    # Without a review, captions has nothing to do and burn takes transcribe's subtitles.
+    skipped = {**xcoms, "review_captions": None, "captions": None}
+    captions, burn = _run(dag, "captions", skipped), _run(dag, "burn", skipped)
+    assert captions.invocation is None and burn.cli_args()[-1] == f"en={work}/transcribe/subtitles.srt"
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    previews = dag.get_task("previews_inputs").python_callable
-    detect = {"artifacts": {"detections.json": "s3://media/work/v/detect/detections.json"}}
-    assert previews(args=[], detect=detect) == ["--detections", "s3://media/work/v/detect/detections.json"]
-    assert previews(args=[], detect=None) == [] and previews(args=None, detect=detect) is None
+    with pytest.raises(AirflowSkipException, match="captions has nothing to do"):
+        captions.pre_execute({})
 
 
 def test_parsing_imports_no_media_or_ml_library():
@@ -151,10 +174,20 @@ def test_parsing_imports_no_media_or_ml_library():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-def _render(task, xcoms: dict, params: dict | None = None) -> None:
-    """Render a task's templates with a stand-in for the task instance's XCom reads."""
-    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: xcoms[(task_ids, key)])
-    task.render_template_fields({"ti": ti, "params": params or {}, "task": task})
+def _render(task, xcoms: dict, params: dict | None = None):
+    """Render a task's templates with a stand-in for the task instance's XCom reads: the return values by
+    task id (a task left out skipped: None)."""
+    def pull(task_ids=None, key="return_value", **_):
+        assert key == "return_value", key
+        return xcoms.get(task_ids)
+
+    task.render_template_fields({"ti": SimpleNamespace(xcom_pull=pull), "params": params or {}, "task": task})
+    return task
+
+
+def _run(dag, task_id: str, xcoms: dict, params: dict | None = None):
+    """A copy of the task as a task instance runs it, rendered (the DAG's task keeps its XComArgs)."""
+    return _render(dag.get_task(task_id).prepare_for_execution(), xcoms, params)
 
 
 def test_docker_runner_renders_worker_containers(monkeypatch):
@@ -168,22 +201,15 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
     bag = _dagbag()
     assert bag.import_errors == {}
     dag = bag.dags["video_pipeline"]
-    xcoms = {
-        ("register", "source"): "s3://media/incoming/a b.mp4",
-        ("register", "etag"): "9e107d9d372bb6826bd81d3542a419d6",
-        ("register", "work"): "s3://media/work/0123456789abcdef",
-        ("register", "args_transcribe"): ["--language", "fr"],
-        ("register", "args_transcode"): ["--ladder", "720,360"],
-        ("probe", "return_value"): {"stage": "probe", "duration_s": 120.0},
-    }
-
+    xcoms = {"register": REGISTRATION, "probe": {**MANIFESTS["probe"], "duration_s": 120.0}}
     transcribe = dag.get_task("transcribe")
     assert transcribe.task_type == "VideoStageDockerOperator"
-    _render(transcribe, xcoms)
+    _render(transcribe, xcoms, {"language": "fr", "translate": False})
     assert transcribe.image == "registry.example/video-worker:1.2.3"
     assert transcribe.command == ["transcribe", "--source", "s3://media/incoming/a b.mp4",
                                   "--source-etag", "9e107d9d372bb6826bd81d3542a419d6",  # the upload's version
-                                  "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr"]
+                                  "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr",
+                                  "--no-translate"]
     assert transcribe.queue == "gpu"
     (request,) = transcribe.device_requests
     assert isinstance(request, DeviceRequest) and request.count == -1 and request.capabilities == [["gpu"]]
@@ -194,7 +220,7 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
     assert dag.get_task("detect").queue == "gpu"
 
     transcode = dag.get_task("transcode")
-    _render(transcode, xcoms)
+    _render(transcode, xcoms, {"ladder": "720,360"})
     assert transcode.command[:2] == ["transcode", "--source"] and transcode.command[-2:] == ["--ladder", "720,360"]
     assert transcode.queue != "gpu" and not transcode.device_requests
     json.dumps(transcode.environment)  # plain strings only: it goes to the Docker API as is
@@ -205,7 +231,8 @@ def test_docker_runner_renders_worker_containers(monkeypatch):
 
 def test_docker_runner_settings_shape_the_containers(monkeypatch):
     from docker.types import Mount
-    from video_pipeline.containers import STAGE_LABEL, parse_mounts
+
+    from video_pipeline.containers import STAGE_LABEL
 
     settings = {"RUNNER": "docker", "DOCKER_NETWORK_MODE": "host", "DOCKER_USER": "1000:1000",
                 "DOCKER_MOUNTS": "/srv/models:/models:ro, /srv/cache:/cache", "DOCKER_CPUS": "2",
@@ -223,8 +250,6 @@ def test_docker_runner_settings_shape_the_containers(monkeypatch):
                              Mount("/cache", "/srv/cache", type="bind", read_only=False)]
     assert detect.queue == "gpu" and detect.device_requests == []  # a GPU queue on a host without GPUs
     assert detect.labels == {STAGE_LABEL: "detect"}
-    with pytest.raises(ValueError, match="absolute paths"):
-        parse_mounts("models:/models")
 
 
 def test_plugins_folder_loads_our_plugin_and_no_helper_module_under_a_bare_name():
@@ -304,6 +329,7 @@ def test_the_executors_of_both_stacks_load(executor):
 def test_a_run_past_its_deadline_is_flagged_unless_the_deadline_is_off(monkeypatch):
     monkeypatch.setenv("VIDEO_PIPELINE_RUN_DEADLINE_MINUTES", "45")
     (alert,) = _dagbag().dags["video_pipeline"].deadline
-    assert alert.interval.total_seconds() == 45 * 60 and alert.callback.path == "video_pipeline.tracking.flag_stuck_run"
+    assert alert.interval.total_seconds() == 45 * 60
+    assert alert.callback.path == "video_pipeline.status_callbacks.flag_stuck_run"
     monkeypatch.setenv("VIDEO_PIPELINE_RUN_DEADLINE_MINUTES", "0")
     assert not _dagbag().dags["video_pipeline"].deadline

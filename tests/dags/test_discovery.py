@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -42,7 +43,7 @@ def test_star_accepts_any_object_but_not_folder_markers():
 
 
 def test_listing_selects_videos_in_the_time_window():
-    now = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
     entries = [
         {"Key": "in/old.mp4", "ETag": '"1"', "LastModified": now - timedelta(days=2)},
         {"Key": "in/new.MP4", "ETag": '"2"', "LastModified": now - timedelta(minutes=5)},
@@ -60,7 +61,7 @@ def test_no_run_for_an_object_a_run_may_not_take(caplog):
     refuse it, and its item, claimed queued, would wait for a run that never comes."""
     sources = Sources(("b",), ("in/", "archive/"))
     keys = ["in/a.mp4", "in/../keys/b.mp4", "in/c\rd.mp4", "archive/e.mp4", "in/" + "é" * 600 + ".mp4"]
-    entries = [{"Key": key, "ETag": f'"{n}"', "LastModified": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    entries = [{"Key": key, "ETag": f'"{n}"', "LastModified": datetime(2026, 1, 1, tzinfo=UTC)}
                for n, key in enumerate(keys)]
     selected = discovery.select_listed(entries, "b", frozenset({"mp4"}), sources=sources)
     assert [o.key for o in selected] == ["in/a.mp4", "archive/e.mp4"]
@@ -79,6 +80,72 @@ def test_messages_give_created_keys_decoded_direct_and_through_sns():
     through_sns = json.dumps({"Type": "Notification", "Message": json.dumps({"Records": [record]})})
     bodies = [direct, through_sns, json.dumps({"Event": "s3:TestEvent"}), "not json"]
     assert discovery.keys_from_messages(bodies) == [("b", "incoming/My Clip(2).mp4")]
+
+
+def test_new_uploads_are_recent_videos_a_run_may_take_that_no_trigger_has_claimed(catalog):
+    """What video_discovery's sensor waits for (its check_fn), from the listing's entries alone."""
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    recent, old = now - timedelta(minutes=5), now - timedelta(hours=3)
+    entries = [{"Key": key, "ETag": f'"{key}"', "LastModified": when} for key, when in (
+        ("in/new.MOV", recent), ("in/claimed.mp4", recent), ("in/old.mp4", old), ("in/notes.txt", recent),
+        ("in/../keys/k.mp4", recent))]
+    catalog.claim(S3Object("media", "in/claimed.mp4", "in/claimed.mp4").video_id)
+
+    def new(listed: list[dict]) -> list[str]:
+        return [run.obj.key for run in discovery.new_uploads(listed, catalog, bucket="media", extensions=("mp4", "mov"),
+                                                             sources=Sources(("media",), ("in/",)),
+                                                             since=now - timedelta(hours=1))]
+
+    assert new(entries) == ["in/new.MOV"]
+    assert new(entries[1:]) == []  # claimed, too old, not a video, not one a run may take: nothing new
+    catalog.claim(S3Object("media", "in/new.MOV", "in/new.MOV").video_id)
+    assert new(entries) == []
+
+
+@pytest.fixture
+def video_discovery(moto_endpoint, s3, catalog, monkeypatch):
+    """The video_discovery DAG as Airflow parses it, on its own bucket and the catalog's table."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_definition import ROOT
+
+    bucket = "discovery-gate"
+    s3.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", "aws://")
+    monkeypatch.setenv("VIDEO_PIPELINE_BUCKET", bucket)
+    monkeypatch.setenv("VIDEO_PIPELINE_TABLE", catalog.table.name)
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "video_discovery.py"))
+    assert bag.import_errors == {}
+    return bag.dags["video_discovery"]
+
+
+def test_the_discovery_sensor_passes_only_for_a_new_video(video_discovery, s3, catalog):
+    """Before: wait_for_uploads passed on every run once anything lay under incoming/, and gated nothing.
+    Now it passes only when a new video arrived, and a run without one starts nothing."""
+    sensor, find = video_discovery.get_task("wait_for_uploads"), video_discovery.get_task("find_new_videos")
+    bucket = sensor.bucket_name
+    s3.put_object(Bucket=bucket, Key="incoming/notes.txt", Body=b"not a video")
+    s3.put_object(Bucket=bucket, Key="elsewhere/clip.mp4", Body=b"not under the incoming prefix")
+    s3.put_object(Bucket=bucket, Key="incoming/seen.mp4", Body=b"a video some trigger claimed")
+    etag = s3.head_object(Bucket=bucket, Key="incoming/seen.mp4")["ETag"].strip('"')
+    catalog.claim(S3Object(bucket, "incoming/seen.mp4", etag).video_id)
+    context = {"data_interval_end": datetime.now(UTC)}
+    assert sensor.poke(context) is False
+
+    s3.put_object(Bucket=bucket, Key="incoming/new.mp4", Body=b"a new upload")
+    new = S3Object(bucket, "incoming/new.mp4",
+                   s3.head_object(Bucket=bucket, Key="incoming/new.mp4")["ETag"].strip('"'))
+    context = {"data_interval_end": datetime.now(UTC)}
+    assert sensor.poke(context) is True
+    runs = find.python_callable(data_interval_end=context["data_interval_end"])
+    assert runs == [{"trigger_run_id": f"video__{new.video_id}",
+                     "conf": {"video_key": "incoming/new.mp4", "bucket": bucket, "force": False}}]
+    assert catalog.get(new.video_id)["status"] == "queued"
+    assert sensor.poke(context) is False  # claimed: the next run waits for the next upload
+    s3.put_object(Bucket=bucket, Key="incoming/late.mp4", Body=b"a new upload, seen hours later")
+    hours_later = {"data_interval_end": datetime.now(UTC) + timedelta(hours=2)}
+    assert sensor.poke(hours_later) is False  # past the lookback: video_backfill's sweep takes it
+    assert sensor.poke({"data_interval_end": datetime.now(UTC)}) is True
 
 
 def test_new_mode_takes_only_videos_no_trigger_has_claimed(catalog):
@@ -135,7 +202,8 @@ def test_reprocess_mode_takes_everything_and_claims_forced_runs(catalog):
 def test_claim_never_overwrites_an_item_that_moved_on(catalog):
     video, = objects("v.mp4")
     catalog.set_status(video.video_id, "processing", stage="transcode")
-    runs = discovery.claim_runs([discovery.PlannedRun(video, "video", f"video__{video.video_id}")], catalog, discovered_by="poll")
+    runs = discovery.claim_runs([discovery.PlannedRun(video, "video", f"video__{video.video_id}")], catalog,
+                                discovered_by="poll")
     assert runs[0]["trigger_run_id"] == f"video__{video.video_id}"  # skipped by Airflow: the run exists
     assert catalog.get(video.video_id)["status"] == "processing"
 
@@ -150,8 +218,9 @@ def test_pages_stop_at_the_size_and_say_when_more_follow(catalog):
 
 
 def test_bounds_are_utc_unless_they_say_otherwise():
-    assert discovery.parse_bound("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert discovery.parse_bound("2026-11-01T10:00:00+02:00").utcoffset() == timedelta(hours=2)
+    assert discovery.parse_bound("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
+    bound = discovery.parse_bound("2026-11-01T10:00:00+02:00")
+    assert bound is not None and bound.utcoffset() == timedelta(hours=2)
     assert discovery.parse_bound("") is None and discovery.parse_bound(None) is None
 
 
@@ -173,7 +242,7 @@ def test_acknowledged_messages_leave_the_queue_and_the_others_come_back(moto_end
     queue = sqs.create_queue(QueueName="ack-test", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
     for i in range(13):
         sqs.send_message(QueueUrl=queue, MessageBody=f"event {i}")
-    received = []
+    received: list[dict[str, Any]] = []  # SQS messages, as discovery.acknowledge takes them
     while len(received) < 13:
         received += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     handled = [m for m in received if m["Body"] != "event 12"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import secrets
@@ -15,10 +16,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 import local_env
+import pytest
 from processes import answers
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
@@ -63,8 +64,19 @@ def license_url(moto_endpoint, license_secret, license_log):
     server.wait(timeout=30)
 
 
+@dataclasses.dataclass(frozen=True)
+class AirflowCLI:
+    """The airflow command, run in one Airflow home's environment."""
+
+    home: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="session")
-def airflow(moto_endpoint, tmp_path_factory, license_url):
+def airflow(moto_endpoint, tmp_path_factory, license_url) -> AirflowCLI:
     """An Airflow home on SQLite pointed at the moto endpoint; returns a runner of airflow commands."""
     import boto3
 
@@ -72,15 +84,10 @@ def airflow(moto_endpoint, tmp_path_factory, license_url):
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint), "VIDEO_PIPELINE_BUCKET": BUCKET,
            "VIDEO_PIPELINE_LICENSE_URL": license_url, "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET})
+    settings = Settings.from_env(bucket=BUCKET)
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
               dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=settings)
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["airflow", *args], env=env, capture_output=True, text=True, timeout=900)
-
-    run.home = home
-    return run
+    return AirflowCLI(home, env)
 
 
 def _trigger(airflow, key: str, **params) -> subprocess.CompletedProcess:
@@ -169,8 +176,10 @@ def test_the_poster_shows_the_cat_not_the_test_pattern_the_clip_starts_with(publ
     import numpy as np
 
     vid, _ = published
-    poster = cv2.imdecode(np.frombuffer(s3.get_object(Bucket=BUCKET, Key=_item(moto_endpoint, vid)["poster_key"])
-                                        ["Body"].read(), np.uint8), cv2.IMREAD_GRAYSCALE).astype(int)
+    image = cv2.imdecode(np.frombuffer(s3.get_object(Bucket=BUCKET, Key=_item(moto_endpoint, vid)["poster_key"])
+                                       ["Body"].read(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None, "the poster decodes"
+    poster = image.astype(int)
     capture = cv2.VideoCapture(str(cat_clip))
     frames = {}
     for t in (1.0, 5.0):

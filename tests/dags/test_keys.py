@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from helpers import bootstrapped_settings
 from local_env import ROOT, free_port
+
 from video_pipeline.config import Settings
 from video_pipeline.keys import ensure_key, key_id
 from video_pipeline.license import s3_lookup

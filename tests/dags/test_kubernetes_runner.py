@@ -1,31 +1,23 @@
 """The kubernetes runner: the pods that KubernetesPodOperator would create, rendered and checked.
 
 No cluster runs here, so these check the pod specs Airflow builds (the same objects it would send
-to the Kubernetes API) and the exit-code reading; README says it has not run on a cluster.
+to the Kubernetes API) and the exit-code reading; docs/production.md says it has not run on a cluster.
 """
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
-from kubernetes.client import ApiClient
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from kubernetes.client import ApiClient
 from kubernetes.client import models as k8s
 
-from tests.dags.test_dag_definition import _dagbag
+from tests.dags.test_dag_definition import MANIFESTS, REGISTRATION, _dagbag, _run
 from video_pipeline.stages import PermanentInputError
 
-XCOMS = {
-    ("register", "source"): "s3://media/incoming/a b.mp4",
-    ("register", "etag"): "9e107d9d372bb6826bd81d3542a419d6",
-    ("register", "work"): "s3://media/work/0123456789abcdef",
-    ("register", "args_transcribe"): ["--language", "fr"],
-    ("register", "args_detect"): [],
-    ("register", "args_transcode"): ["--ladder", "720,360"],
-    ("probe", "return_value"): {"stage": "probe", "duration_s": 30.0},
-}
+XCOMS = {"register": REGISTRATION, "probe": {**MANIFESTS["probe"], "duration_s": 30.0}}
+PARAMS = {"language": "fr", "translate": False, "ladder": "720,360"}
 
 
 @pytest.fixture
@@ -46,9 +38,7 @@ def kubernetes_dag(monkeypatch):
 
 
 def _pod(dag, task_id: str) -> tuple[k8s.V1Pod, dict]:
-    task = dag.get_task(task_id)
-    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: XCOMS[(task_ids, key)])
-    task.render_template_fields({"ti": ti, "params": {}, "task": task})
+    task = _run(dag, task_id, XCOMS, PARAMS)
     pod = task.build_pod_request_obj(dry_run=True)  # what `airflow tasks ... dry_run` prints: no cluster needed
     return pod, ApiClient().sanitize_for_serialization(pod)
 
@@ -60,7 +50,8 @@ def test_gpu_stages_request_a_gpu_on_the_gpu_nodes(kubernetes_dag):
     assert base.command == ["video-worker"]
     assert base.args == ["transcribe", "--source", "s3://media/incoming/a b.mp4",
                          "--source-etag", "9e107d9d372bb6826bd81d3542a419d6",  # the upload's version
-                         "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr"]
+                         "--dest", "s3://media/work/0123456789abcdef/transcribe/", "--language", "fr",
+                         "--no-translate"]
     assert base.resources.limits == {"cpu": "3", "memory": "6Gi", "nvidia.com/gpu": "1"}  # memory: the request
     assert base.resources.requests == {"cpu": "1", "memory": "6Gi"}
     assert pod.spec.node_selector == {"nvidia.com/gpu.present": "true", "pool": "gpu"}
@@ -94,7 +85,7 @@ def test_the_result_comes_back_through_the_xcom_sidecar_and_secrets_stay_out(kub
 
 
 def test_exit_codes_are_read_from_the_pods_status():
-    from operators.video_stage_pod import exit_code
+    from operators.pod_stage import exit_code
 
     def pod(**state) -> k8s.V1Pod:
         status = k8s.V1ContainerStatus(name="base", image="w", image_id="", ready=False, restart_count=0,
@@ -114,7 +105,7 @@ def _terminated(code: int, reason: str = "Error") -> k8s.V1ContainerState:
 # The exit-code contract through the operator (tests/dags/test_stage_contract.py has the other runners'):
 # (case, the base container's state, the result file served as XCom, expected exception exactly, message).
 POD_CASES = [
-    ("exit 0: the manifest", _terminated(0, "Completed"), {"stage": "probe", "width": 160}, None, ""),
+    ("exit 0: the manifest", _terminated(0, "Completed"), MANIFESTS["probe"], None, ""),
     ("exit 0 without a manifest: retried", _terminated(0, "Completed"), None, AirflowException,
      "exit 0 without a manifest"),
     ("exit 1: retried", _terminated(1), {"error": "ConnectionError", "kind": "transient", "stage": "probe"},
@@ -140,7 +131,7 @@ def test_the_pod_runner_maps_every_exit(monkeypatch, state, result, expected, me
     """KubernetesPodOperator ran the pod (no cluster here): what it leaves is a real V1Pod and the result file."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    from operators.video_stage_pod import VideoStagePodOperator
+    from operators.pod_stage import VideoStagePodOperator
 
     status = k8s.V1ContainerStatus(name="base", image="w", image_id="", ready=False, restart_count=0, state=state)
     pod = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="probe-x"), status=k8s.V1PodStatus(container_statuses=[status]))
@@ -151,8 +142,8 @@ def test_the_pod_runner_maps_every_exit(monkeypatch, state, result, expected, me
             raise AirflowException(f"Pod {pod.metadata.name} returned a failure.")
 
     monkeypatch.setattr(KubernetesPodOperator, "execute", ran)
-    task = VideoStagePodOperator(task_id="probe", stage="probe", source="s3://b/k", dest="s3://b/w/",
-                                 stage_args=[], image="w", name="probe")
+    task = VideoStagePodOperator(task_id="probe", stage="probe", registration=REGISTRATION, image="w", name="probe")
+    task.render_template_fields({"params": {}, "task": task})
     if expected is None:
         assert task.execute({}) == result
         return
@@ -163,16 +154,15 @@ def test_the_pod_runner_maps_every_exit(monkeypatch, state, result, expected, me
 
 
 @pytest.mark.parametrize(("setting", "value", "message"), [
-    ("K8S_GPU_NODE_SELECTOR", "gpu", "not key=value"),
-    ("K8S_GPU_TOLERATIONS", "nvidia.com/gpu:Sometimes", "not key\\[=value\\]:Effect"),
+    ("K8S_GPU_NODE_SELECTOR", "gpu", "'gpu' is not key=value"),
+    ("K8S_GPU_TOLERATIONS", "nvidia.com/gpu:Sometimes", "is not key\\[=value\\]:Effect"),
 ])
-def test_malformed_settings_are_refused_with_the_setting_named(setting, value, message):
-    from video_pipeline.config import Settings
-    from video_pipeline.pods import pod_options
+def test_malformed_settings_are_refused_with_the_setting_named(monkeypatch, setting, value, message):
+    from video_pipeline.config import Settings, SettingsError
 
-    settings = Settings(**{**Settings.from_env().__dict__, setting.lower(): value})
-    with pytest.raises(ValueError, match=f"VIDEO_PIPELINE_{setting}: .*{message}"):
-        pod_options(settings, "detect")
+    monkeypatch.setenv(f"VIDEO_PIPELINE_{setting}", value)
+    with pytest.raises(SettingsError, match=f"VIDEO_PIPELINE_{setting}: .*{message}"):
+        Settings.from_env()
 
 
 def test_helm_values_configure_the_kubernetes_runner_with_known_settings():
@@ -186,12 +176,13 @@ def test_helm_values_configure_the_kubernetes_runner_with_known_settings():
 
     values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
     env = {item["name"]: item["value"] for item in values["env"]}
-    known = {f"VIDEO_PIPELINE_{name.upper()}" for name in Settings.__dataclass_fields__}
+    known = {f"VIDEO_PIPELINE_{name.upper()}" for name in Settings.model_fields}
     assert {name for name in env if name.startswith("VIDEO_PIPELINE_")} <= known
     assert env["VIDEO_PIPELINE_RUNNER"] == "kubernetes" and values["executor"] == "KubernetesExecutor"
     assert values["allowPodLaunching"] is True
-    pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements-airflow.txt").read_text(), re.M)[1]
-    assert values["airflowVersion"] == pinned
+    pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements-airflow.txt").read_text(), re.M)
+    assert pinned, "requirements-airflow.txt pins apache-airflow"
+    assert values["airflowVersion"] == pinned[1]
     assert env["VIDEO_PIPELINE_K8S_ENV_SECRET"] in values["extraEnvFrom"]
     # Airflow's database is an external one, its URL in a Secret; the embedded Postgres and Redis are off.
     assert (values["postgresql"]["enabled"], values["redis"]["enabled"]) == (False, False)
@@ -208,5 +199,5 @@ def test_every_stage_pod_gets_limits_and_a_memory_limit_of_its_request_unless_se
         resources = pod_options(defaults, stage)["container_resources"]
         assert resources.limits == {"cpu": "1", "memory": "4Gi", **gpu} and resources.requests == {"cpu": "1",
                                                                                                   "memory": "4Gi"}
-    settings = Settings(**{**defaults.__dict__, "k8s_cpu_limit": "4", "k8s_memory_limit": "8Gi"})
+    settings = Settings.from_env(k8s_cpu_limit="4", k8s_memory_limit="8Gi")
     assert pod_options(settings, "transcode")["container_resources"].limits == {"cpu": "4", "memory": "8Gi"}

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import boto3
 import cv2
 import pytest
 from skimage import data
+
+from video_contract.manifests import (
+    BurnManifest,
+    Cue,
+    DetectManifest,
+    Manifest,
+    PackageManifest,
+    PreviewsManifest,
+    ProbeManifest,
+    RunManifests,
+    TranscodeManifest,
+    TranscribeManifest,
+    read_cues,
+)
 from video_pipeline import search_index
 from video_pipeline.bootstrap import ensure_policy, ensure_public_access_block
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
-from video_pipeline.publish import ASSET_CACHE, PAGE_CACHE, Superseded, clock, publish, seek
+from video_pipeline.publish import PublishResult, Superseded, publish
+from video_pipeline.publishing.objects import ASSET_CACHE, PAGE_CACHE
+from video_pipeline.publishing.templates import clock, seek
+from video_pipeline.registration import Registration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BUCKET = "publish-site"
@@ -30,6 +47,7 @@ KEY = "incoming/Chelsea <img src=x onerror=alert(1)> & friends.mp4"
 TITLE = KEY.removeprefix("incoming/")
 SPEECH = "Hello there. A black cat sits under a green tree."
 EVIL = "<script>alert(1)</script>"
+M = TypeVar("M", bound=Manifest)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -90,6 +108,32 @@ def body(s3, key: str) -> bytes:
     return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
+def work_key(uri: str) -> str:
+    return uri.removeprefix(f"s3://{BUCKET}/")
+
+
+def cues_of(s3, transcript: TranscribeManifest) -> list[Cue]:
+    """What transcribe wrote as data: the cues the page and search show."""
+    return read_cues(json.loads(body(s3, work_key(transcript.uri(transcript.cues_file)))))
+
+
+def registered(video_id: str, key: str, etag: str) -> Registration:
+    """What the register task hands publish for an object uploaded without the upload page."""
+    return Registration(video_id=video_id, bucket=BUCKET, key=key, etag=etag, name=None,
+                        source=f"s3://{BUCKET}/{key}", work=f"s3://{BUCKET}/work/{video_id}", done=False)
+
+
+def stage_runner(run_worker, video: Registration, env: dict[str, str] | None = None):
+    """Run one stage of ``video`` by the real worker, as the DAG does; its manifest, read as publish reads it."""
+
+    def stage(kind: type[M], source: str, *args: str) -> M:
+        result = run_worker(kind.STAGE, "--source", source, "--dest", video.stage_dest(kind.STAGE), *args, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return kind.from_json(result.manifest)
+
+    return stage
+
+
 def check_safe(page: Node, script: str = "player.js") -> None:
     """No inline script, no event handler attribute: the page works under script-src 'self'."""
     scripts = list(page.iter("script"))
@@ -116,8 +160,8 @@ def site(s3, moto_endpoint) -> tuple[Settings, VideoCatalog]:
         )
     except dynamodb.meta.client.exceptions.ResourceInUseException:  # another test module made it
         table = dynamodb.Table(TABLE)
-    settings = replace(Settings.from_env(), bucket=BUCKET, table=TABLE, site_prefix="site/",
-                       incoming_prefix="incoming/", public_base_url="")
+    settings = Settings.from_env(bucket=BUCKET, table=TABLE, site_prefix="site/", incoming_prefix="incoming/",
+                                 public_base_url="")
     return settings, VideoCatalog(table)
 
 
@@ -137,57 +181,53 @@ def cat_clip(make_media, speak, media_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def source(site, s3, cat_clip) -> dict:
+def source(site, s3, cat_clip) -> Registration:
     s3.upload_file(str(cat_clip), BUCKET, KEY)
-    etag = s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"')
-    return {"video_id": VIDEO_ID, "bucket": BUCKET, "key": KEY, "etag": etag, "source": f"s3://{BUCKET}/{KEY}"}
+    return registered(VIDEO_ID, KEY, s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"'))
 
 
 @pytest.fixture(scope="module")
-def manifests(run_worker, source) -> dict:
+def manifests(run_worker, source) -> RunManifests:
     """Every stage run by the real worker, as the DAG runs them, into the work prefix."""
-    work = f"s3://{BUCKET}/work/{VIDEO_ID}"
-
-    def stage(name: str, src: str, *args: str) -> dict:
-        result = run_worker(name, "--source", src, "--dest", f"{work}/{name}/", *args)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.manifest
-
-    out = {name: stage(name, source["source"], *args) for name, args in [
-        ("probe", ()), ("transcode", ("--ladder", "240,160")), ("transcribe", ()), ("detect", ()), ("previews", ()),
-    ]}
-    transcode, transcribe = out["transcode"], out["transcribe"]
-    assert transcribe["speech"] and [a["label"] for a in out["detect"]["animals"]] == ["cat"]
-    out["burn"] = stage("burn", transcode["artifacts"][transcode["top"]],
-                        "--subtitles", f"en={transcribe['artifacts']['subtitles.srt']}")
-    out["package"] = stage("package", transcode["artifacts"]["manifest.json"],
-                           "--subtitles", f"en={transcribe['artifacts']['subtitles.vtt']}")
-    return out
+    stage = stage_runner(run_worker, source)
+    probe = stage(ProbeManifest, source.source)
+    transcode = stage(TranscodeManifest, source.source, "--ladder", "240,160")
+    transcript = stage(TranscribeManifest, source.source)
+    detect = stage(DetectManifest, source.source)
+    assert transcript.speech and [a.label for a in detect.animals] == ["cat"]
+    return RunManifests(
+        probe=probe, transcode=transcode, transcript=transcript, detect=detect,
+        previews=stage(PreviewsManifest, source.source),
+        burn=stage(BurnManifest, transcode.uri(transcode.top),
+                   "--subtitles", f"en={transcript.uri(transcript.subtitles.srt)}"),
+        package=stage(PackageManifest, transcode.manifest_uri,
+                      "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"),
+    )
 
 
 @pytest.fixture(scope="module")
-def published(s3, site, source, manifests) -> dict:
+def published(s3, site, source, manifests) -> PublishResult:
     settings, catalog = site
     return publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
-                   run_id="manual__first")
+                   run_id="manual__first", caption_review=None)
 
 
 @pytest.fixture(scope="module")
 def page(s3, published) -> Node:
-    return parse(body(s3, published["page_key"]).decode("utf-8"))
+    return parse(body(s3, published.page_key).decode("utf-8"))
 
 
 def test_result_names_the_page_and_the_video(published, moto_endpoint):
     folder = f"site/videos/{VIDEO_ID}/"
-    assert published["site_prefix"] == folder
-    assert published["page_key"] == folder + "index.html"
-    assert published["page_url"] == f"{moto_endpoint}/{BUCKET}/{folder}index.html"
-    assert published["video_url"] == f"{moto_endpoint}/{BUCKET}/{folder}video.mp4"
-    assert "site/index.html" in published["uploaded"]
+    assert published.site_prefix == folder
+    assert published.page_key == folder + "index.html"
+    assert published.page_url == f"{moto_endpoint}/{BUCKET}/{folder}index.html"
+    assert published.video_url == f"{moto_endpoint}/{BUCKET}/{folder}video.mp4"
+    assert "site/index.html" in published.uploaded
 
 
 def test_files_are_copied_with_content_type_and_caching(s3, published, manifests):
-    folder = published["site_prefix"]
+    folder = published.site_prefix
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     names = {
         "index.html", "player.js", "style.css", "favicon.svg", "video.mp4", "soft.mp4", "renditions/240p.mp4",
@@ -195,15 +235,15 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
         "search.json",
     }
-    stream = {"stream/" + n for n in manifests["package"]["artifacts"] if n != "manifest.json"}
+    stream = {"stream/" + n for n in manifests.package.artifacts if n != "manifest.json"}
     assert {"stream/master.m3u8", "stream/manifest.mpd", "stream/240p/init.mp4", "stream/240p/1.m4s",
             "stream/audio.m3u8", "stream/subtitles-en.m3u8"} <= stream
     assert listed == {folder + n for n in names | stream}
-    player = [k for k in published["uploaded"] if k.startswith("site/assets/shaka-player.")]
+    player = [k for k in published.uploaded if k.startswith("site/assets/shaka-player.")]
     assert len(player) == 1 and player[0].endswith(".js")  # once for the site, named by its content
-    search = {k for k in published["uploaded"] if k.startswith("site/search/")}
+    search = {k for k in published.uploaded if k.startswith("site/search/")}
     assert "site/search/index.json" in search and any(k.startswith("site/search/terms/") for k in search)
-    assert set(published["uploaded"]) == listed | {"site/index.html", "site/style.css", "site/favicon.svg",
+    assert set(published.uploaded) == listed | {"site/index.html", "site/style.css", "site/favicon.svg",
                                                     "site/search.js", *player, *search}
     assert s3.head_object(Bucket=BUCKET, Key=player[0])["ContentType"] == "text/javascript; charset=utf-8"
 
@@ -231,7 +271,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         assert (head["ContentType"].split(";")[0], head["CacheControl"]) == (
             "text/html" if key.endswith(".html") else "application/json", PAGE_CACHE)
 
-    burned = manifests["burn"]["artifacts"]["burned.mp4"].removeprefix(f"s3://{BUCKET}/")
+    burned = work_key(manifests.burn.uri(manifests.burn.burned))
     assert body(s3, folder + "video.mp4") == body(s3, burned), "the page plays the burned video"
 
 
@@ -248,41 +288,42 @@ def test_page_has_player_with_subtitle_track(page):
     assert track.attrs == {"kind": "subtitles", "src": "subtitles.vtt", "srclang": "en", "label": "English"}
 
 
-def test_transcript_lines_seek_the_player(page, s3, manifests):
+def test_transcript_lines_are_the_subtitle_cues_and_seek_the_player(page, s3, manifests):
+    """One line per cue of transcribe's cues.json, as the subtitles show it (not re-read from WebVTT)."""
     [transcript] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "transcript"]
     lines = list(transcript.iter("button"))
-    transcript_json = json.loads(body(s3, manifests["transcribe"]["artifacts"]["transcript.json"]
-                                      .removeprefix(f"s3://{BUCKET}/")))
-    segments = transcript_json["segments"]
-    assert [float(b.attrs["data-seek"]) for b in lines] == [s["start"] for s in segments]
-    assert [float(b.attrs["data-end"]) for b in lines] == [s["end"] for s in segments]
-    text = " ".join(b.text() for b in lines).lower()
-    assert "black cat" in text and "green tree" in text
+    cues = cues_of(s3, manifests.transcript)
+    assert len(cues) == manifests.transcript.cues > 0
+    assert [float(b.attrs["data-seek"]) for b in lines] == [cue.start for cue in cues]
+    assert [float(b.attrs["data-end"]) for b in lines] == [cue.end for cue in cues]
+    said = [" ".join(span.text() for span in b.iter("span")) for b in lines]
+    assert said == [" ".join(cue.lines) for cue in cues]
+    assert "black cat" in " ".join(said).lower() and "green tree" in " ".join(said).lower()
 
 
 def test_animals_are_cards_that_seek(page, manifests):
-    [animal] = manifests["detect"]["animals"]
+    [animal] = manifests.detect.animals
     [card] = [li for li in page.iter("li") if "card" in li.attrs.get("class", "")]
     assert [h.text() for h in card.iter("h3")] == ["cat"]
     assert [i.attrs["src"] for i in card.iter("img")] == ["thumbnails/cat_000.jpg"]
     seeks = [float(b.attrs["data-seek"]) for b in card.iter("button")]
-    assert seeks == [animal["peak_s"], animal["first_s"], animal["last_s"]]
-    assert f"on {animal['frames_seen']} sampled frames" in card.text()
+    assert seeks == [animal.peak_s, animal.first_s, animal.last_s]
+    assert f"on {animal.frames_seen} sampled frames" in card.text()
     # The timeline marks when an animal is on screen, each span a button that seeks to its start.
     [timeline] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "on-screen"]
     spans = [(float(li.attrs["data-from"]), float(li.attrs["data-to"])) for li in timeline.iter("li")]
-    assert spans == [(s["start_s"], s["end_s"]) for s in manifests["detect"]["on_screen"]] and spans
+    assert spans == [(s.start_s, s.end_s) for s in manifests.detect.on_screen] and spans
     assert [float(b.attrs["data-seek"]) for b in timeline.iter("button")] == [a for a, _ in spans]
 
 
 def test_previews_and_details(page, manifests):
-    previews = manifests["previews"]
+    board = manifests.previews.storyboard
     srcsets = [i.attrs.get("srcset", "") for i in page.iter("img")]
     assert any("preview.gif 320w" in s and "preview-small.gif 240w" in s for s in srcsets)
     tiles = [b for b in page.iter("button") if "data-sprite" in b.attrs]
-    assert len(tiles) == previews["storyboard"]["tiles"]
+    assert len(tiles) == board.tiles
     assert [(float(t.attrs["data-seek"]), t.attrs["data-sprite"]) for t in tiles[:2]] == [
-        (0.0, "storyboard.jpg"), (previews["storyboard"]["interval_s"], "storyboard.jpg")]
+        (0.0, "storyboard.jpg"), (board.interval_s, "storyboard.jpg")]
     assert tiles[1].attrs["data-xywh"] == "160,0,160,120"
     facts = dict(zip((n.text() for n in page.iter("dt")), (n.text() for n in page.iter("dd")), strict=True))
     assert facts["File"] == TITLE and facts["Duration"].startswith("0:04")
@@ -296,14 +337,14 @@ def test_previews_and_details(page, manifests):
 def test_every_relative_url_of_the_page_exists(s3, page, published):
     refs = {n.attrs[a] for n in page.iter() for a in ("href", "src", "poster", "data-sprite") if n.attrs.get(a)}
     refs |= {part.split()[0] for n in page.iter("img") for part in n.attrs.get("srcset", "").split(",") if part}
-    folder = published["site_prefix"]
+    folder = published.site_prefix
     for ref in refs:
         assert not urlsplit(ref).scheme and not ref.startswith("/"), ref
         s3.head_object(Bucket=BUCKET, Key=posixpath.normpath(folder + urlsplit(ref).path))
 
 
 def test_untrusted_filename_is_text(s3, published):
-    html = body(s3, published["page_key"]).decode()
+    html = body(s3, published.page_key).decode()
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt; &amp; friends.mp4" in html
 
 
@@ -311,9 +352,9 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
     settings, catalog = site
     settings_url = settings.site_url
     item = catalog.get(VIDEO_ID)
-    folder = published["site_prefix"]
+    folder = published.site_prefix
     assert item["status"] == "published" and "stage" not in item and "failure_reason" not in item
-    assert (item["source_bucket"], item["source_key"], item["source_etag"]) == (BUCKET, KEY, source["etag"])
+    assert (item["source_bucket"], item["source_key"], item["source_etag"]) == (BUCKET, KEY, source.etag)
     assert (item["duration_s"], item["width"], item["height"]) == (4, 320, 240)
     assert item["language"] == "en" and 0 < item["language_probability"] <= 1
     assert item["renditions"] == [
@@ -323,12 +364,13 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
                                   "vtt": folder + "subtitles.vtt", "srt": folder + "subtitles.srt"}]
     assert item["language_name"] == "English"
     assert item["subtitle_languages"] == ["en"]
-    [animal] = manifests["detect"]["animals"]
-    assert item["animals"] == [{"label": "cat", "first_s": animal["first_s"], "last_s": animal["last_s"],
-                                "frames_seen": animal["frames_seen"], "peak_confidence": animal["peak_confidence"],
+    [animal] = manifests.detect.animals
+    assert item["animals"] == [{"label": "cat", "first_s": animal.first_s, "last_s": animal.last_s,
+                                "frames_seen": animal.frames_seen, "peak_confidence": animal.peak_confidence,
                                 "thumbnail_key": folder + "thumbnails/cat_000.jpg"}]
-    assert item["animal_on_screen"] == manifests["detect"]["on_screen"] and item["animal_seconds"] > 3
-    assert (item["page_url"], item["video_url"]) == (published["page_url"], published["video_url"])
+    assert item["animal_on_screen"] == [s.to_json() for s in manifests.detect.on_screen]
+    assert item["animal_seconds"] > 3
+    assert (item["page_url"], item["video_url"]) == (published.page_url, published.video_url)
     assert item["title"] == TITLE and item["poster_key"] == folder + "poster.jpg"
     assert item["stream"] == {"hls_url": settings_url(folder + "stream/master.m3u8"),
                               "dash_url": settings_url(folder + "stream/manifest.mpd"),
@@ -352,12 +394,12 @@ def test_index_lists_the_video(s3, published):
 
 def test_publishing_again_gives_the_same_keys_and_page(s3, site, source, manifests, published):
     settings, catalog = site
-    first = body(s3, published["page_key"])
+    first = body(s3, published.page_key)
     catalog.set_status(VIDEO_ID, "queued", dag_run_id="manual__again")  # as the new run's register does
     again = publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
-                    run_id="manual__again")
+                    run_id="manual__again", caption_review=None)
     assert again == published
-    assert body(s3, published["page_key"]) == first
+    assert body(s3, published.page_key) == first
     assert catalog.get(VIDEO_ID)["dag_run_id"] == "manual__again"
 
 
@@ -366,13 +408,13 @@ def test_a_run_overtaken_by_a_newer_run_of_the_video_publishes_nothing(s3, site,
     original = catalog.table.get_item(Key={"video_id": VIDEO_ID}, ConsistentRead=True)["Item"]
     catalog.set_status(VIDEO_ID, "processing", stage="transcode", dag_run_id="manual__newer")
     before = catalog.get(VIDEO_ID)
-    page = s3.head_object(Bucket=BUCKET, Key=published["page_key"])
+    page = s3.head_object(Bucket=BUCKET, Key=published.page_key)
     with pytest.raises(Superseded, match="manual__newer"):
         publish(s3=s3, catalog=catalog, settings=settings, video=source, manifests=manifests,
-                run_id="manual__older")
+                run_id="manual__older", caption_review=None)
     after = catalog.get(VIDEO_ID)
     assert after == before  # not a field written by the older run
-    assert s3.head_object(Bucket=BUCKET, Key=published["page_key"])["ETag"] == page["ETag"]
+    assert s3.head_object(Bucket=BUCKET, Key=published.page_key)["ETag"] == page["ETag"]
     with pytest.raises(catalog.table.meta.client.exceptions.ConditionalCheckFailedException):
         catalog.set_status(VIDEO_ID, "failed", reason="the older run failed", owner_run="manual__older")
     assert catalog.get(VIDEO_ID)["status"] == "processing"
@@ -382,16 +424,16 @@ def test_a_run_overtaken_by_a_newer_run_of_the_video_publishes_nothing(s3, site,
 def test_transcript_text_is_escaped(s3, site, source, manifests):
     """A transcript holding markup shows it as text, and no script element comes of it."""
     settings, catalog = site
-    transcribe = copy.deepcopy(manifests["transcribe"])
-    transcript = json.loads(body(s3, transcribe["artifacts"]["transcript.json"].removeprefix(f"s3://{BUCKET}/")))
-    transcript["segments"][0]["text"] = f"Say {EVIL} now"
-    key = "work/evil/transcribe/transcript.json"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(transcript).encode())
-    transcribe["artifacts"]["transcript.json"] = f"s3://{BUCKET}/{key}"
-    result = publish(s3=s3, catalog=catalog, settings=settings, video={**source, "video_id": "evil"},
-                     manifests={**manifests, "transcribe": transcribe}, run_id="manual__evil")
+    transcript = manifests.transcript
+    cues = cues_of(s3, transcript)
+    cues[0] = replace(cues[0], lines=[f"Say {EVIL}", "now"])
+    key = "work/evil/transcribe/cues.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps([cue.to_json() for cue in cues]).encode())
+    evil = replace(transcript, artifacts={**transcript.artifacts, transcript.cues_file: f"s3://{BUCKET}/{key}"})
+    result = publish(s3=s3, catalog=catalog, settings=settings, video=replace(source, video_id="evil"),
+                     manifests=replace(manifests, transcript=evil), run_id="manual__evil", caption_review=None)
 
-    html = body(s3, result["page_key"]).decode()
+    html = body(s3, result.page_key).decode()
     assert EVIL not in html and "Say &lt;script&gt;alert(1)&lt;/script&gt; now" in html
     page = parse(html)
     check_safe(page)
@@ -402,22 +444,23 @@ def test_transcript_text_is_escaped(s3, site, source, manifests):
 def test_without_optional_stages_plays_the_top_rendition_and_drops_stale_files(s3, site, source, manifests):
     """Transcribe, detect, previews and burn off: a plainer page, and nothing left from the full publish."""
     settings, catalog = site
-    video = {**source, "video_id": "plain"}
-    full = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests, run_id="full")
-    plain = {"probe": manifests["probe"], "transcode": manifests["transcode"],
-             "transcribe": None, "detect": None, "previews": None, "burn": None}
+    video = replace(source, video_id="plain")
+    full = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests, run_id="full",
+                   caption_review=None)
+    plain = RunManifests(probe=manifests.probe, transcode=manifests.transcode)
     catalog.set_status("plain", "queued", dag_run_id="plain")  # the second run registers, as the DAG's does
-    result = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=plain, run_id="plain")
+    result = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=plain, run_id="plain",
+                     caption_review=None)
 
-    folder = result["site_prefix"]
+    folder = result.site_prefix
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]}
     assert listed == {folder + n for n in ("index.html", "player.js", "style.css", "favicon.svg", "video.mp4",
                                            "renditions/240p.mp4", "renditions/160p.mp4", "search.json")}
-    assert len(full["uploaded"]) > len(result["uploaded"])
-    top = manifests["transcode"]["artifacts"]["renditions/240p.mp4"].removeprefix(f"s3://{BUCKET}/")
+    assert len(full.uploaded) > len(result.uploaded)
+    top = work_key(manifests.transcode.uri("renditions/240p.mp4"))
     assert body(s3, folder + "video.mp4") == body(s3, top)
 
-    page = parse(body(s3, result["page_key"]).decode())
+    page = parse(body(s3, result.page_key).decode())
     check_safe(page)
     [video_el] = page.iter("video")
     assert "poster" not in video_el.attrs and not list(video_el.iter("track"))
@@ -445,7 +488,7 @@ def test_pages_are_valid_html(s3, published):
     """Parsed strictly, as the HTML standard defines parsing: no error anywhere."""
     import html5lib
 
-    for key in (published["page_key"], "site/index.html"):
+    for key in (published.page_key, "site/index.html"):
         parser = html5lib.HTMLParser(strict=True)
         parser.parse(body(s3, key))  # raises on the first parse error
         assert parser.errors == [], key
@@ -469,35 +512,30 @@ def french(run_worker, site, s3, speak, make_media, media_dir, manifests) -> dic
                       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
     key = "incoming/le chat.mp4"
     s3.upload_file(str(clip), BUCKET, key)
-    video = {"video_id": "french", "bucket": BUCKET, "key": key, "etag": "e", "source": f"s3://{BUCKET}/{key}"}
-    work = f"s3://{BUCKET}/work/french"
-    base = {"VIDEO_WORKER_WHISPER_MODEL": str(local_models.whisper_base())}
-
-    def stage(name: str, src: str, *args: str) -> dict:
-        result = run_worker(name, "--source", src, "--dest", f"{work}/{name}/", *args, env=base)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.manifest
-
-    out = {**manifests, "probe": stage("probe", video["source"]),
-           "transcode": stage("transcode", video["source"], "--ladder", "240")}
-    transcribe = out["transcribe"] = stage("transcribe", video["source"], "--language", "fr")  # the run's param
-    assert transcribe["language"] == "fr" and transcribe["translation"]["language"] == "en"
-    art = transcribe["artifacts"]
-    out["burn"] = stage("burn", out["transcode"]["artifacts"][out["transcode"]["top"]],
-                        "--subtitles", f"fr={art['subtitles.srt']}", "--subtitles", f"en={art['subtitles.en.srt']}")
-    out["package"] = stage("package", out["transcode"]["artifacts"]["manifest.json"],
-                           "--subtitles", f"fr={art['subtitles.vtt']}", "--subtitles", f"en={art['subtitles.en.vtt']}")
+    video = registered("french", key, "e")
+    stage = stage_runner(run_worker, video, env={"VIDEO_WORKER_WHISPER_MODEL": str(local_models.whisper_base())})
+    transcode = stage(TranscodeManifest, video.source, "--ladder", "240")
+    transcript = stage(TranscribeManifest, video.source, "--language", "fr")  # the run's param
+    assert transcript.language == "fr" and transcript.translation and transcript.translation.language == "en"
+    french, english = transcript.subtitles, transcript.translation.subtitles
+    out = replace(
+        manifests, probe=stage(ProbeManifest, video.source), transcode=transcode, transcript=transcript,
+        burn=stage(BurnManifest, transcode.uri(transcode.top), "--subtitles", f"fr={transcript.uri(french.srt)}",
+                   "--subtitles", f"en={transcript.uri(english.srt)}"),
+        package=stage(PackageManifest, transcode.manifest_uri, "--subtitles", f"fr={transcript.uri(french.vtt)}",
+                      "--subtitles", f"en={transcript.uri(english.vtt)}"),
+    )
     catalog.set_status("french", "queued", dag_run_id="manual__french")
     ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
     ensure_policy(s3, settings)
     published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=out,
-                        run_id="manual__french")
+                        run_id="manual__french", caption_review=None)
     return {"published": published, "manifests": out, "item": catalog.get("french")}
 
 
 def test_a_translated_video_offers_both_tracks_labelled_by_language(s3, french):
-    folder = french["published"]["site_prefix"]
-    page = parse(body(s3, french["published"]["page_key"]).decode())
+    folder = french["published"].site_prefix
+    page = parse(body(s3, french["published"].page_key).decode())
     check_safe(page)
     [video] = page.iter("video")
     assert [(t.attrs["srclang"], t.attrs["label"], t.attrs["src"]) for t in video.iter("track")] == [
@@ -515,6 +553,13 @@ def test_a_translated_video_offers_both_tracks_labelled_by_language(s3, french):
     assert [(t["language"], t["kind"], t["vtt"]) for t in item["subtitles"]] == [
         ("fr", "transcript", folder + "subtitles.vtt"), ("en", "translation", folder + "subtitles.en.vtt")]
     assert item["subtitles"][1]["from"] == "fr"
+
+    # Search finds both: the French cues from cues.json, then the English ones from their WebVTT (the
+    # translation has no cues.json).
+    doc = json.loads(body(s3, folder + "search.json"))
+    said = [[cue.start, " ".join(cue.lines)] for cue in cues_of(s3, french["manifests"].transcript)]
+    vtts = [body(s3, folder + name).decode() for name in ("subtitles.vtt", "subtitles.en.vtt")]
+    assert doc["cues"][:len(said)] == said and len(doc["cues"]) == sum(vtt.count("-->") for vtt in vtts) > len(said)
 
 
 def test_the_player_menu_offers_both_tracks(french, browser):
@@ -540,9 +585,11 @@ def test_the_search_index_holds_every_cue_and_animal(s3, published, manifests):
     index = json.loads(body(s3, "site/search/index.json"))
     entry = index["videos"][VIDEO_ID]
     assert entry["title"] == TITLE and entry["href"] == f"videos/{VIDEO_ID}/index.html"
-    assert entry["animals"] == [["cat", manifests["detect"]["animals"][0]["first_s"]]]
-    doc = json.loads(body(s3, published["site_prefix"] + "search.json"))
-    vtt = body(s3, published["site_prefix"] + "subtitles.vtt").decode()
+    assert entry["animals"] == [["cat", manifests.detect.animals[0].first_s]]
+    doc = json.loads(body(s3, published.site_prefix + "search.json"))
+    # The cues of transcribe's cues.json, the subtitles' cues one for one.
+    assert doc["cues"] == [[cue.start, " ".join(cue.lines)] for cue in cues_of(s3, manifests.transcript)]
+    vtt = body(s3, published.site_prefix + "subtitles.vtt").decode()
     assert len(doc["cues"]) == vtt.count("-->") and "tree" in " ".join(text for _, text in doc["cues"]).lower()
     tree = json.loads(body(s3, "site/search/terms/tr.json"))["tree"]
     [(start, text)] = [doc["cues"][cue] for video, cue in tree if video == VIDEO_ID]
@@ -556,7 +603,7 @@ def test_search_finds_the_moment_a_word_is_said_and_the_videos_with_an_animal(s3
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("dialog", lambda dialog: errors.append(f"a script ran: {dialog.message}"))
-    site = published["page_url"].removesuffix(f"videos/{VIDEO_ID}/index.html")
+    site = published.page_url.removesuffix(f"videos/{VIDEO_ID}/index.html")
     page.goto(site + "index.html")
     box = page.get_by_role("searchbox")
     box.fill("tree")
@@ -564,14 +611,14 @@ def test_search_finds_the_moment_a_word_is_said_and_the_videos_with_an_animal(s3
     result.wait_for()
     cue = result.locator("li.cue").first
     assert cue.locator("mark").inner_text().lower() == "tree"
-    doc = json.loads(body(s3, published["site_prefix"] + "search.json"))
+    doc = json.loads(body(s3, published.site_prefix + "search.json"))
     start = next(at for at, text in doc["cues"] if "tree" in text.lower())
     href = cue.locator("a").get_attribute("href")
     assert href.endswith(f"videos/{VIDEO_ID}/index.html#t={start:g}"), href
 
     # A word only the French video says (whatever Whisper heard in espeak's French), from its own cues.
     english = set(search_index.terms(" ".join(text for _, text in doc["cues"])))
-    french_doc = json.loads(body(s3, french["published"]["site_prefix"] + "search.json"))
+    french_doc = json.loads(body(s3, french["published"].site_prefix + "search.json"))
     word = next(w for _, text in french_doc["cues"] for w in search_index.terms(text)
                 if len(w) >= 4 and w not in english)
     box.fill(word)

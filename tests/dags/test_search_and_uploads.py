@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from video_pipeline import search_index, uploads
@@ -17,7 +15,7 @@ def test_words_are_folded_as_the_page_folds_what_is_typed():
 
 
 def test_postings_list_each_cue_once_per_word_and_a_republish_replaces_them():
-    cues = [[0.0, "The cat sat. The cat!"], [2.5, "A dog and the cat"]]
+    cues = [(0.0, "The cat sat. The cat!"), (2.5, "A dog and the cat")]
     new = search_index.postings("v1", cues)
     assert new["ca"] == {"cat": [["v1", 0], ["v1", 1]]} and new["th"] == {"the": [["v1", 0], ["v1", 1]]}
     shard = search_index.merged({"cat": [["v0", 3]], "cab": [["v1", 9]]}, "v1", new["ca"])
@@ -35,7 +33,7 @@ def test_an_index_entry_lists_each_animal_once_with_its_first_moment():
 
 @pytest.fixture
 def settings() -> Settings:
-    return replace(Settings.from_env(), upload_max_bytes=str(100 * 1024 * 1024))
+    return Settings.from_env(upload_max_bytes=100 * 1024 * 1024)
 
 
 def test_uploads_take_video_files_by_extension_and_refuse_the_rest(settings):

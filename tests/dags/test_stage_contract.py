@@ -22,9 +22,13 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
 from local_env import free_port
+
+from video_contract.manifests import Rendition, TranscodeManifest, read_manifest
+from video_pipeline.registration import Registration
 from video_pipeline.stages import PermanentInputError, SourceChanged, stage_outcome
+
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "manifests.json"  # real worker output
 
 BUCKET = "contract"
 STALE_ETAG = "0" * 32  # no object in the bucket has it: as if clip.mp4 was replaced after register
@@ -39,8 +43,9 @@ class Case:
 
     id: str
     stage: str
-    source: str  # a key in the contract bucket
-    args: tuple[str, ...] = ()
+    source: str  # a key in the contract bucket: the upload, or (package) the ladder's manifest
+    params: dict[str, Any] = field(default_factory=dict)  # the run's params, which the stage plans its options from
+    etag: str | None = None  # the version register pinned; None: the object's own
     # Worker environment; {worker_bin} is the directory of video-worker, {unreachable} an S3 nobody serves.
     env: dict[str, str] = field(default_factory=dict)
     # Shell run before ``exec video-worker "$@"``: the worker command (local), the entrypoint (docker).
@@ -69,10 +74,10 @@ CASES = [
     Case("exit 2: an empty file, permanent", "probe", "empty.mp4",
          expected=PermanentInputError, message=("probe: The file is empty (0 bytes).",)),
     Case("exit 2: the source changed since register pinned it, not quarantined", "probe", "clip.mp4",
-         args=("--source-etag", STALE_ETAG), expected=SourceChanged,
+         etag=STALE_ETAG, expected=SourceChanged,
          message=(f"probe: The source s3://{BUCKET}/clip.mp4 changed during processing: it is no longer the "
                   f"version this run registered (ETag {STALE_ETAG}).",)),
-    Case("exit 3: invalid options", "transcode", "clip.mp4", args=("--ladder", "720,abc"),
+    Case("exit 3: invalid options", "transcode", "clip.mp4", params={"ladder": "720,abc"},
          expected=AirflowFailException, message=("invalid options", "invalid ladder '720,abc'")),
     Case("exit 3: the packager missing, a configuration error", "package", "ladder/manifest.json",
          env={"VIDEO_WORKER_PACKAGER": "/nonexistent/packager"}, expected=AirflowFailException,
@@ -100,11 +105,38 @@ def contract(s3, make_media) -> str:
         pass
     s3.upload_file(str(clip), BUCKET, "clip.mp4")
     s3.put_object(Bucket=BUCKET, Key="empty.mp4", Body=b"")
-    ladder = {"renditions": [{"name": "120p", "file": "120p.mp4", "width": 160, "height": 120}],
-              "has_audio": False, "keyframe_interval_s": 2}
-    s3.put_object(Bucket=BUCKET, Key="ladder/manifest.json", Body=json.dumps(ladder).encode())
+    rendition = Rendition(name="120p", file="120p.mp4", width=160, height=120, video_codec="h264", bit_rate=None,
+                          size_bytes=clip.stat().st_size)
+    ladder = TranscodeManifest(source=f"s3://{BUCKET}/clip.mp4", dest=f"s3://{BUCKET}/ladder", duration_s=1.0,
+                               source_width=160, source_height=120, renditions=[rendition], top="120p.mp4", clips=[],
+                               has_audio=False, keyframe_interval_s=2.0)
+    s3.put_object(Bucket=BUCKET, Key="ladder/manifest.json", Body=json.dumps(ladder.to_json()).encode())
     s3.upload_file(str(clip), BUCKET, "ladder/120p.mp4")
     return BUCKET
+
+
+def fixture_manifests() -> dict[str, dict[str, Any]]:
+    return json.loads(FIXTURES.read_text())
+
+
+def stage_inputs(case: Case, s3, bucket: str, runner: str) -> dict[str, Any]:
+    """The stage operator's XComs for a row: register's, for the row's object, and (package) transcode's
+    manifest naming the row's ladder; ``render`` plans the worker call from them as a run does."""
+    upload = "clip.mp4" if case.stage == "package" else case.source
+    etag = case.etag or s3.head_object(Bucket=bucket, Key=upload)["ETag"].strip('"')
+    registration = Registration(video_id="contract", bucket=bucket, key=upload, etag=etag, name=None,
+                                source=f"s3://{bucket}/{upload}", work=f"s3://{bucket}/out/{runner}/{case.id}",
+                                done=False)
+    upstream = []
+    if case.stage == "package":
+        ladder = TranscodeManifest.from_json(fixture_manifests()["transcode"])
+        upstream.append({**ladder.to_json(), "artifacts": {"manifest.json": f"s3://{bucket}/{case.source}"}})
+    return {"stage": case.stage, "registration": registration.to_json(), "upstream": upstream}
+
+
+def render(task, case: Case) -> None:
+    """What Airflow does before the task runs: its XComs and params rendered, its invocation planned."""
+    task.render_template_fields({"params": case.params, "task": task})
 
 
 def check(case: Case, run, worker_bin: str) -> Any:
@@ -123,42 +155,66 @@ def check(case: Case, run, worker_bin: str) -> Any:
     return raised.value
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_the_local_runner_maps_every_exit(case, contract, monkeypatch):
-    from operators.video_stage import VideoStageOperator
+def test_every_row_reads_the_object_its_case_names(s3, contract):
+    """The rows plan their worker calls as a run does: the upload pinned, or (package) the ladder."""
+    from operators.local_stage import VideoStageOperator
 
-    worker_bin = str(Path(shutil.which("video-worker")).parent)
+    for case in CASES:
+        stage = VideoStageOperator(task_id=case.stage, **stage_inputs(case, s3, contract, "local"))
+        render(stage, case)
+        args = stage.cli_args()
+        assert args[:3] == [case.stage, "--source", f"s3://{contract}/{case.source}"], (case.id, args)
+        pinned = args[args.index("--source-etag") + 1] if "--source-etag" in args else None
+        assert (pinned is None) == (case.stage == "package"), (case.id, args)  # the ladder is this run's own
+        assert (pinned == STALE_ETAG) == (case.etag == STALE_ETAG), (case.id, args)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_local_runner_maps_every_exit(case, s3, contract, monkeypatch):
+    from operators.local_stage import VideoStageOperator
+
+    worker = shutil.which("video-worker")
+    assert worker, "video-worker is on PATH"
+    worker_bin = str(Path(worker).parent)
     for name, value in case.environment(worker_bin).items():
         monkeypatch.setenv(name, value)  # the operator passes its environment to the worker
     shell = case.shell()
-    stage = VideoStageOperator(task_id=case.stage, stage=case.stage, source=f"s3://{contract}/{case.source}",
-                               dest=f"s3://{contract}/out/local/{case.id}/", stage_args=list(case.args),
+    stage = VideoStageOperator(task_id=case.stage, **stage_inputs(case, s3, contract, "local"),
                                worker_command=shlex.join(shell) if shell else "video-worker")
+    render(stage, case)
     check(case, lambda: stage.execute({}), worker_bin)
 
 
 @pytest.mark.parametrize(("stage", "niceness"), [("detect", 10), ("previews", 10), ("transcode", 0)])
 def test_the_local_runner_runs_background_stages_niced(stage, niceness, tmp_path):
     """Stages only publish waits on yield the CPU to transcode and transcribe: a real process reports its nice."""
-    from operators.video_stage import VideoStageOperator
+    from operators.local_stage import VideoStageOperator
 
+    niced, manifest = tmp_path / "niced", tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(fixture_manifests()[stage]))  # what the stage prints last: its manifest
     script = tmp_path / "worker"
-    script.write_text('#!/bin/sh\nprintf \'{"stage": "%s", "nice": %s, "group": "%s"}\\n\' "$1" "$(nice)" '
-                      '"$(cut -d" " -f3 /proc/self/autogroup 2>/dev/null || echo none)"\n')
+    script.write_text(f'#!/bin/sh\nprintf \'%s %s\' "$(nice)" '
+                      f'"$(cut -d" " -f3 /proc/self/autogroup 2>/dev/null || echo none)" > {niced}\ncat {manifest}\n')
     script.chmod(0o755)
-    operator = VideoStageOperator(task_id=stage, stage=stage, source="s3://b/in.mp4", dest="s3://b/out/",
-                                  stage_args=[], worker_command=str(script))
-    result = operator.execute({})
-    assert (result["stage"], result["nice"]) == (stage, os.nice(0) + niceness)
+    case = Case(stage, stage, "clip.mp4", etag="0" * 32)
+    registration = stage_inputs(case, None, "b", "local")["registration"]
+    operator = VideoStageOperator(task_id=stage, stage=stage, registration=registration, worker_command=str(script))
+    render(operator, case)
+    assert operator.execute({}) == fixture_manifests()[stage]
+    nice, group = niced.read_text().split()
+    assert int(nice) == os.nice(0) + niceness
     # Where the kernel schedules by session group, the worker's group is niced too (else nice does nothing).
     if Path("/proc/self/autogroup").exists():
-        assert result["group"] == str(niceness)
+        assert group == str(niceness)
 
 
 @pytest.mark.parametrize(("code", "line", "expected", "message"), [
-    (0, {"stage": "probe", "width": 160}, None, ""),
+    (0, "probe", None, ""),  # a stage's name: its real manifest (tests/unit/fixtures)
     (0, None, AirflowException, "exit 0 without a manifest"),  # exit 0 without a manifest is not success
-    (0, {"width": 160}, AirflowException, 'not a JSON object with a "stage"'),
+    (0, {"width": 160}, AirflowException, "exit 0 with a malformed manifest"),
+    (0, {"stage": "probe", "width": 160}, AirflowException,  # a worker of another version: retried, named
+     "exit 0 with a malformed manifest, retried while retries remain): the probe manifest: missing field"),
+    (0, "transcode", AirflowException, "exit 0 with the transcode stage's manifest"),
     (0, [1, 2], AirflowException, "exit 0 without a manifest"),
     (1, {"error": "ConnectionError", "kind": "transient"}, AirflowException, "exit 1, transient: "),
     (1, "Traceback (most recent call last):", AirflowException, "without a result line"),
@@ -179,9 +235,11 @@ def test_the_local_runner_runs_background_stages_niced(stage, niceness, tmp_path
     (None, None, AirflowException, "exit None, transient"),
 ])
 def test_exit_codes_map_to_airflow_outcomes(code, line, expected, message):
+    line = fixture_manifests().get(line, line) if isinstance(line, str) else line
     last_line = line if isinstance(line, str) else json.dumps(line) if line is not None else ""
     if expected is None:
-        assert stage_outcome("probe", code, last_line) == line
+        manifest = stage_outcome("probe", code, last_line)
+        assert manifest == read_manifest(line) and manifest.to_json() == line
         return
     with pytest.raises(Exception) as raised:
         stage_outcome("probe", code, last_line)

@@ -11,11 +11,11 @@ import os
 import time
 
 import boto3
-import pytest
-
 import local_env
+import pytest
 from local_env import free_port
 from standalone import standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
@@ -32,7 +32,7 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
            "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}  # only the form starts runs here
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": TABLE, "events_queue": ""})
+    settings = Settings.from_env(bucket=BUCKET, table=TABLE, events_queue="")
     bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), settings=settings)
     with standalone(home, env, port) as api:
         api.set_paused(PIPELINE, False)

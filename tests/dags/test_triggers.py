@@ -12,11 +12,11 @@ import os
 import time
 
 import boto3
-import pytest
-
 import local_env
+import pytest
 from helpers import wait_until
 from standalone import standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.discovery import run_id
@@ -46,15 +46,12 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
         "AIRFLOW__CORE__MAX_MAP_LENGTH": "10",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # each test unpauses what it needs
     }
-    base = Settings.from_env()
     clients = {name: boto3.client(name, endpoint_url=moto_endpoint) for name in ("s3", "dynamodb", "sqs")}
-    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": POLLED, "table": TABLE, "events_queue": ""}))
-    bootstrap(**clients, settings=Settings(**{**base.__dict__, "bucket": EVENTED, "table": TABLE,
-                                              "events_queue": QUEUE}))
+    bootstrap(**clients, settings=Settings.from_env(bucket=POLLED, table=TABLE, events_queue=""))
+    bootstrap(**clients, settings=Settings.from_env(bucket=EVENTED, table=TABLE, events_queue=QUEUE))
     with standalone(home, env, port) as api:
         for dag_id in (PIPELINE, DISCOVERY, EVENTS):  # video_backfill waits for its tests
             api.set_paused(dag_id, False)
-        api.log = home / "standalone.log"
         yield api
 
 
@@ -116,7 +113,7 @@ def test_polling_starts_one_run_per_new_video(airflow, s3, table, short_clip):
 
     finished = wait_until(ended, 600, "both runs ended")
     assert set(finished) == expected
-    assert item(table, good_id)["status"] == "published", airflow.log.read_text()[-3000:]
+    assert item(table, good_id)["status"] == "published", (airflow.home / "standalone.log").read_text()[-3000:]
     failed = item(table, bad_id)
     assert (failed["status"], failed["stage"], failed["failure_permanent"]) == ("failed", "probe", True)
     assert "not a video" in failed["failure_reason"]

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import boto3
 import cv2
-import pytest
-from skimage import data
-
 import local_env
+import pytest
 from helpers import wait_until
+from skimage import data
 from standalone import standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.identity import video_id
@@ -52,7 +52,7 @@ def stack(moto_endpoint, tmp_path_factory, model_env):
            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # polling stays off: uploads go by S3 event
            # video_events watches the queue once a parse after its unpausing has registered its watcher.
            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10"}
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": TABLE, "events_queue": QUEUE})
+    settings = Settings.from_env(bucket=BUCKET, table=TABLE, events_queue=QUEUE)
     bootstrap(**{name: boto3.client(name, endpoint_url=moto_endpoint) for name in ("s3", "dynamodb", "sqs")},
               settings=settings)
     with standalone(home, env, port) as api:
@@ -213,7 +213,7 @@ def reviews(stack, clip, s3) -> dict[str, dict]:
         runs[name] = {"key": key, "video_id": vid, "run_id": run_id}
     for run in (runs[name] for name in ANSWERED):
         path = f"/dags/{PIPELINE}/dagRuns/{run['run_id']}/taskInstances/review_captions"
-        wait_until(lambda: stack.call("GET", path)["state"] == "awaiting_input", 600,
+        wait_until(lambda path=path: stack.call("GET", path)["state"] == "awaiting_input", 600,
                    f"{path} waiting for a reviewer")
     # A person answers seconds later at the soonest. Airflow 3.3 mistakes an answer that lands within the
     # second it takes the scheduler to see the task pause for a crash, and runs the task again (asking anew).

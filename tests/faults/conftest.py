@@ -10,13 +10,14 @@ import subprocess
 from pathlib import Path
 
 import boto3
-import pytest
-
 import local_env
+import pytest
 from fault_stack import BUCKET, FFMPEG_WRAPPER, PIPELINE, QUEUE, TABLE, Faults, MotoServer
 from standalone import Standalone
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
+
 
 @pytest.fixture(scope="session")
 def fault_home(tmp_path_factory) -> Path:
@@ -32,8 +33,7 @@ def moto(fault_home):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     clients = {name: boto3.client(name, endpoint_url=server.endpoint) for name in ("s3", "dynamodb", "sqs")}
-    bootstrap(**clients, settings=Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": TABLE,
-                                              "events_queue": QUEUE}))
+    bootstrap(**clients, settings=Settings.from_env(bucket=BUCKET, table=TABLE, events_queue=QUEUE))
     yield server
     if server.proc.poll() is None:
         server.kill()

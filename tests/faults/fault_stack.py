@@ -51,6 +51,7 @@ class MotoServer:
         wait_until(lambda: answers(f"{self.endpoint}/moto-api/") is not None, 60, "moto server answers", 0.5)
 
     def kill(self) -> None:
+        assert self.proc is not None, "started"
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
@@ -77,7 +78,8 @@ class Faults:
     def triggered(self, kind: str, timeout_s: float = 300) -> int:
         """The pid of the worker that hit the fault, once it has."""
         done = self.folder / {"stall-once": "stalled", "hang-once": "hung"}[kind]
-        return int(wait_until(lambda: done.is_file() and done.read_text().strip(), timeout_s, f"a transcode hit {kind}", 0.5))
+        return int(wait_until(lambda: done.is_file() and done.read_text().strip(), timeout_s,
+                              f"a transcode hit {kind}", 0.5))
 
 
 def quoted(run_id: str) -> str:

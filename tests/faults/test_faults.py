@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fault_stack import BUCKET, LIGHT, PIPELINE, QUEUE, quoted
 from helpers import wait_until
+
 from video_pipeline.identity import video_id
 
 FINAL = ("success", "failed")
@@ -81,8 +82,8 @@ def decodes_whole(s3, key: str, tmp_path: Path) -> float:
     """The seconds of video that ffmpeg decodes from the object, with no error."""
     local = tmp_path / key.replace("/", "_")
     s3.download_file(BUCKET, key, str(local))
-    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", str(local), "-f", "null", "-"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", str(local), "-f", "null", "-"],
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(local)],
                            capture_output=True, text=True, check=True)
@@ -133,7 +134,8 @@ def _same_outputs(one: dict, other: dict) -> bool:
         return {**{k: v for k, v in manifest.items() if k != "seconds"},
                 "renditions": [{k: v for k, v in r.items() if k not in inexact} for r in manifest["renditions"]]}
 
-    close = all(abs(a[k] - b[k]) <= 0.005 * b[k] for a, b in zip(one["renditions"], other["renditions"]) for k in inexact)
+    close = all(abs(a[k] - b[k]) <= 0.005 * b[k]
+                for a, b in zip(one["renditions"], other["renditions"]) for k in inexact)
     return exact(one) == exact(other) and close
 
 
@@ -226,8 +228,9 @@ def _event(key: str, etag: str, size: int) -> str:
                "object": {"key": key, "size": size, "eTag": etag}}}]})
 
 
-def _runs_by_key(api) -> dict[str, list[str]]:
-    runs: dict[str, list[str]] = {}
+def _runs_by_key(api) -> dict[str | None, list[str]]:
+    """Run ids by the upload's key; None collects runs whose conf names no key."""
+    runs: dict[str | None, list[str]] = {}
     for found in api.runs(PIPELINE):
         runs.setdefault((found.get("conf") or {}).get("video_key"), []).append(found["dag_run_id"])
     return runs
@@ -255,8 +258,9 @@ def test_twenty_uploads_at_once_publish_twenty_videos_each_run_once(airflow, s3,
     published = sum(s == "published" for s in states.values())
     index = s3.get_object(Bucket=BUCKET, Key="site/index.html")["Body"].read().decode()
     listed = sum(f"videos/{v}/" in index for v in vids.values())
-    report.append({"scenario": "20 uploads within a few seconds, through S3 events", "faults": 0, "runs": sum(counts.values()),
-                   "published": published, "lost": 20 - published, "duplicates": sum(max(0, c - 1) for c in counts.values()),
+    report.append({"scenario": "20 uploads within a few seconds, through S3 events", "faults": 0,
+                   "runs": sum(counts.values()), "published": published, "lost": 20 - published,
+                   "duplicates": sum(max(0, c - 1) for c in counts.values()),
                    "notes": f"uploaded in {uploaded_s:.1f} s; all published {elapsed:.0f} s after the first; the index "
                             f"lists {listed}"})
     assert states == {k: "published" for k in keys}

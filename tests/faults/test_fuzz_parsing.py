@@ -45,6 +45,7 @@ FUZZ = settings(database=None, derandomize=True, deadline=None, phases=[Phase.ge
 
 def _corpus():
     spec = importlib.util.spec_from_file_location("input_corpus", ROOT / "tests" / "worker" / "test_corpus.py")
+    assert spec is not None and spec.loader is not None
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
     spec.loader.exec_module(module)
     return module.CORPUS

@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 
-import pytest
-
 import local_models
+import pytest
 from helpers import WorkerResult, docker_cli
+
 from video_pipeline.containers import CREDENTIALS_TARGET
 
 IMAGE = os.environ.get("VIDEO_PIPELINE_WORKER_IMAGE", "video-pipeline/worker:latest")

@@ -7,29 +7,31 @@ and a container on the stages' network reaches moto and nothing else of the clus
 runs through S3 events; the scheduler and the CPU worker restart in the middle of the first, whose stage
 containers are inspected as they run (the stages' network only, no AWS key); the CPU worker is scaled to
 two for the second. The task instances in Postgres show where every task ran. A GPU worker then joins
-as another host would, with README's command, and takes over queue ``gpu``. Nothing is left afterwards.
+as another host would, with docs/production.md's command, and takes over queue ``gpu``. Nothing is left afterwards.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import local_models
 import psycopg2
 import pytest
 import redis
-
-import local_models
 from helpers import docker_cli, wait_until
 from local_env import free_port
+
 from video_pipeline.containers import CREDENTIALS_TARGET, STAGE_LABEL
 from video_pipeline.identity import video_id
 
@@ -37,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "vp-cluster-test"
 SECOND_HOST = "vp-cluster-test-gpu-host"  # a GPU worker as another host would run it
 STAGES_NETWORK = f"{PROJECT}-stages"  # the stage containers' network: moto's, no one else's
-MOTO_CREDENTIALS = ROOT / "deploy" / "compose" / "moto-credentials"  # README's AWS_CREDENTIALS_FILE for moto
+MOTO_CREDENTIALS = ROOT / "deploy" / "compose" / "moto-credentials"  # docs/production.md: AWS_CREDENTIALS_FILE, moto
 BUCKET = "video-pipeline"
 TABLE = "videos"
 GPU_TASKS = {"transcribe", "detect"}
@@ -71,6 +73,8 @@ class Cluster:
         self.base = [*compose_command(), "-p", project, *[arg for f in files for arg in ("-f", str(f))]]
         self.env, self.moto, self.api = env, moto, api
         self.runs: list[str] = []  # the runs the tests published, in order
+        self.worker_env: dict[str, str] = {}  # what this host's file adds to the workers' environment
+        self.stage_containers: dict[str, dict] = {}  # docker inspect of stage containers seen running, by stage
 
     def __call__(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([*self.base, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
@@ -125,7 +129,7 @@ def clips(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, worker_image) -> Cluster:
+def cluster(tmp_path_factory, worker_image) -> Iterator[Cluster]:
     images = {name: os.environ.get(name) or image for name, image in STANDINS.items()}
     for image in images.values():
         if docker_cli("image", "inspect", image, check=False).returncode != 0:
@@ -151,7 +155,6 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
     cluster = Cluster([ROOT / "docker-compose.airflow.yml", ROOT / "docker-compose.moto.yml", host], env,
                       moto=f"http://127.0.0.1:{ports['MOTO_PORT']}", api=f"http://127.0.0.1:{ports['AIRFLOW_PORT']}")
     cluster.worker_env = worker_env
-    cluster.stage_containers = {}  # docker inspect of stage containers seen running, by stage
     cluster("down", "-v", "--remove-orphans", check=False)  # what an interrupted session left
     try:
         cluster("up", "-d", timeout=900)
@@ -163,8 +166,8 @@ def cluster(tmp_path_factory, worker_image) -> Cluster:
 
 
 @pytest.fixture(scope="module")
-def second_host(cluster, tmp_path_factory) -> Cluster:
-    """A GPU worker started as README says for another host: its own project and network, reaching
+def second_host(cluster, tmp_path_factory) -> Iterator[Cluster]:
+    """A GPU worker started as docs/production.md says for another host: its own project and network, reaching
     Postgres, Redis and the api-server through the main host's published ports (here its gateway), and
     S3 (here moto, through the gateway too) from stage containers on a network with a route out
     (STAGE_EGRESS=true), which the first of them makes."""
@@ -249,10 +252,11 @@ def test_postgres_and_redis_refuse_a_client_without_their_passwords(cluster):
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(**postgres, password="airflow")
     psycopg2.connect(**postgres, password=cluster.env["POSTGRES_PASSWORD"]).close()
-    broker = {"host": "127.0.0.1", "port": _published_port(cluster, "REDIS_PUBLISH"), "socket_timeout": 10}
+    broker = functools.partial(redis.Redis, host="127.0.0.1", port=_published_port(cluster, "REDIS_PUBLISH"),
+                               socket_timeout=10)
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(**broker).ping()
-    assert redis.Redis(**broker, password=cluster.env["REDIS_PASSWORD"]).ping()
+        broker().ping()
+    assert broker(password=cluster.env["REDIS_PASSWORD"]).ping()
 
 
 # Run in the worker image on the stages' network: each target's outcome, "open" where a TCP connection is made

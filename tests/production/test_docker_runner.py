@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-
-import local_models
 import local_env
+import local_models
+import pytest
 from helpers import docker_cli, wait_until
 from local_env import free_port
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.containers import CREDENTIALS_TARGET, STAGE_LABEL
@@ -83,7 +83,7 @@ def _airflow(tmp_path_factory, moto_endpoint, model_env, name: str, **settings: 
 
 @pytest.fixture(scope="module")
 def site(moto_endpoint):
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "events_queue": ""})
+    settings = Settings.from_env(bucket=BUCKET, events_queue="")
     bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), settings=settings)
 
 
@@ -196,14 +196,18 @@ def test_invalid_options_fail_without_retry(docker_airflow, s3, cat_clip):
 
 def test_the_result_is_the_containers_last_stdout_line_whatever_its_stderr_says_after(worker_image):
     """Docker interleaves a container's stdout and stderr in the task log in no fixed order."""
-    from operators.video_stage import VideoStageDockerOperator
+    from operators.docker_stage import VideoStageDockerOperator
+    from video_pipeline.registration import Registration
     from video_pipeline.stages import PermanentInputError
 
     result = json.dumps({"error": "The file is empty (0 bytes).", "permanent": True, "kind": "input", "stage": "probe"})
     script = f"echo '{result}'; sleep 1; echo 'a log line after the result' >&2; exit 2"
-    stage = VideoStageDockerOperator(task_id="probe", stage="probe", source="s3://b/k", dest="s3://b/w/",
-                                     stage_args=[], image=worker_image, entrypoint=["sh", "-c", script],
+    video = Registration(video_id="v", bucket="b", key="k", etag="0" * 32, name=None, source="s3://b/k",
+                         work="s3://b/w", done=False)
+    stage = VideoStageDockerOperator(task_id="probe", stage="probe", registration=video.to_json(),
+                                     image=worker_image, entrypoint=["sh", "-c", script],
                                      labels={STAGE_LABEL: "contract"})
+    stage.render_template_fields({"params": {}, "task": stage})
     with pytest.raises(PermanentInputError) as raised:
         stage.execute({})
     assert raised.value.reason == "The file is empty (0 bytes)."

@@ -12,12 +12,17 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from helpers import docker_cli
-from tests.dags.test_stage_contract import CASES, check, contract  # noqa: F401 - contract: the inputs' fixture
+
+from tests.dags.test_stage_contract import (
+    CASES,
+    check,
+    contract,  # noqa: F401 - the inputs' fixture
+    render,
+    stage_inputs,
+)
 from video_pipeline.config import Settings
 from video_pipeline.containers import STAGE_LABEL, container_options
-from video_pipeline.stages import worker_args
 
 WORKER_BIN = "/opt/venv/bin"  # the image's venv: video-worker, and no ffprobe
 LABEL = "contract-docker"
@@ -32,21 +37,18 @@ def _docker_case(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_the_docker_runner_maps_every_exit(case, contract, worker_image, aws_credentials_file):  # noqa: F811
-    from operators.video_stage import VideoStageDockerOperator
+def test_the_docker_runner_maps_every_exit(case, s3, contract, worker_image, aws_credentials_file):  # noqa: F811
+    from operators.docker_stage import VideoStageDockerOperator
 
     case, extra = _docker_case(case)
-    settings = Settings(**{**Settings.from_env().__dict__, "worker_image": worker_image,
-                           "docker_network_mode": "host", "docker_gpus": "none", "docker_mounts": "",
-                           "docker_aws_credentials_file": aws_credentials_file})
+    settings = Settings.from_env(worker_image=worker_image, docker_network_mode="host", docker_gpus="none",
+                                 docker_mounts="", docker_aws_credentials_file=aws_credentials_file)
     options = container_options(settings, case.stage)
     options["environment"] = {**options["environment"], **case.environment(WORKER_BIN)}
     options["labels"] = {STAGE_LABEL: LABEL}
-    source, dest = f"s3://{contract}/{case.source}", f"s3://{contract}/out/docker/{case.id}/"
-    stage = VideoStageDockerOperator(task_id=case.stage, stage=case.stage, source=source, dest=dest,
-                                     stage_args=list(case.args), retrieve_output=False,
-                                     entrypoint=case.shell(), **{**options, **extra})
-    stage.command = worker_args(case.stage, source, dest, list(case.args))  # what rendering sets
+    stage = VideoStageDockerOperator(task_id=case.stage, **stage_inputs(case, s3, contract, "docker"),
+                                     retrieve_output=False, entrypoint=case.shell(), **{**options, **extra})
+    render(stage, case)  # the command, planned as a run plans it
     check(case, lambda: stage.execute({}), WORKER_BIN)
     # Whatever the outcome, the container is gone once its exit code is read.
     assert docker_cli("ps", "-aq", "--filter", f"label={STAGE_LABEL}={LABEL}").stdout.split() == []

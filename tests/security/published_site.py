@@ -11,20 +11,35 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import pytest
-
 from local_env import free_port
+
+from video_contract.manifests import (
+    DetectManifest,
+    Manifest,
+    PackageManifest,
+    PreviewsManifest,
+    ProbeManifest,
+    RunManifests,
+    TranscodeManifest,
+    TranscribeManifest,
+)
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.keys import ensure_key
+from video_pipeline.registration import Registration
+
+if TYPE_CHECKING:  # publish imports Airflow, which conftest sets up first
+    from video_pipeline.publish import PublishResult
 
 BUCKET, TABLE = "security-site", "security-site-videos"
 SECRET = "the security tests' license secret"
 PLAIN, LOCKED = "5ec0000000000001", "5ec0000000000002"  # video ids
+M = TypeVar("M", bound=Manifest)
 PLAIN_KEY, LOCKED_KEY = "incoming/cat in the clear.mp4", "incoming/cat under a key.mp4"
 
 
@@ -49,10 +64,10 @@ class Site:
     s3: Any
     settings: Settings
     catalog: VideoCatalog
-    manifests: dict[str, dict]  # the clip's stages; "package" is the stream in the clear
-    locked_manifests: dict[str, dict]  # the same, packaged encrypted (as a run with encrypt does)
-    plain: dict  # publish()'s results
-    locked: dict
+    manifests: RunManifests  # the clip's stages; the package is the stream in the clear
+    locked_manifests: RunManifests  # the same, packaged encrypted (as a run with encrypt does)
+    plain: PublishResult
+    locked: PublishResult
     license_url: str
 
     def url(self, key: str) -> str:
@@ -71,37 +86,43 @@ def published_site(moto_endpoint, s3, run_worker, cat_clip) -> Site:
     from video_pipeline.license import s3_lookup
     from video_pipeline.publish import publish
 
-    base = dataclasses.replace(Settings.from_env(), bucket=BUCKET, table=TABLE, site_prefix="site/",
-                               incoming_prefix="incoming/", public_base_url="")
+    base = Settings.from_env(bucket=BUCKET, table=TABLE, site_prefix="site/", incoming_prefix="incoming/",
+                             public_base_url="")
     bootstrap(s3=s3, dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=base)
-    settings = dataclasses.replace(base, license_url=serve_license(s3_lookup(s3, base), SECRET))
+    settings = base.model_copy(update={"license_url": serve_license(s3_lookup(s3, base), SECRET)})
     catalog = VideoCatalog(boto3.resource("dynamodb", endpoint_url=moto_endpoint).Table(TABLE))
     for key in (PLAIN_KEY, LOCKED_KEY):
         s3.upload_file(str(cat_clip), BUCKET, key)
 
-    def stage(vid: str, name: str, source: str, *args: str) -> dict:
-        result = run_worker(name, "--source", source, "--dest", f"s3://{BUCKET}/work/{vid}/{name}/", *args)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.manifest
-
-    source = f"s3://{BUCKET}/{PLAIN_KEY}"
-    out = {"probe": stage(PLAIN, "probe", source), "transcode": stage(PLAIN, "transcode", source, "--ladder", "240")}
-    transcribe = out["transcribe"] = stage(PLAIN, "transcribe", source)
-    detect = out["detect"] = stage(PLAIN, "detect", source)
-    out["previews"] = stage(PLAIN, "previews", source, "--detections", detect["artifacts"]["detections.json"])
-    assert transcribe["speech"] and detect["animals"], (transcribe, detect)
-    ladder = out["transcode"]["artifacts"]["manifest.json"]
-    out["package"] = stage(PLAIN, "package", ladder, "--subtitles", f"en={transcribe['artifacts']['subtitles.vtt']}")
-    # As package_inputs gives an encrypted run: its key, and no text track (the packager writes those in the clear).
-    locked = {**out, "package": stage(LOCKED, "package", ladder, "--key", ensure_key(s3, settings, LOCKED))}
-
-    def video(vid: str, key: str) -> dict:
+    def video(vid: str, key: str) -> Registration:
         etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
-        return {"video_id": vid, "bucket": BUCKET, "key": key, "etag": etag, "source": f"s3://{BUCKET}/{key}"}
+        return Registration(video_id=vid, bucket=BUCKET, key=key, etag=etag, name=None, source=f"s3://{BUCKET}/{key}",
+                            work=f"s3://{BUCKET}/work/{vid}", done=False)
 
-    results = {vid: publish(s3=s3, catalog=catalog, settings=settings, video=video(vid, key), manifests=manifests,
-                            run_id=f"manual__{vid}")
-               for vid, key, manifests in ((PLAIN, PLAIN_KEY, out), (LOCKED, LOCKED_KEY, locked))}
+    videos = {PLAIN: video(PLAIN, PLAIN_KEY), LOCKED: video(LOCKED, LOCKED_KEY)}
+
+    def stage(vid: str, kind: type[M], source: str, *args: str) -> M:
+        result = run_worker(kind.STAGE, "--source", source, "--dest", videos[vid].stage_dest(kind.STAGE), *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return kind.from_json(result.manifest)
+
+    source = videos[PLAIN].source
+    transcode = stage(PLAIN, TranscodeManifest, source, "--ladder", "240")
+    transcript = stage(PLAIN, TranscribeManifest, source)
+    detect = stage(PLAIN, DetectManifest, source)
+    assert transcript.speech and detect.animals, (transcript, detect)
+    out = RunManifests(
+        probe=stage(PLAIN, ProbeManifest, source), transcode=transcode, transcript=transcript, detect=detect,
+        previews=stage(PLAIN, PreviewsManifest, source, "--detections", detect.uri(detect.DETECTIONS)),
+        package=stage(PLAIN, PackageManifest, transcode.manifest_uri,
+                      "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"),
+    )
+    # As an encrypted run packages: with its key, and no text track (the packager writes those in the clear).
+    locked = dataclasses.replace(out, package=stage(LOCKED, PackageManifest, transcode.manifest_uri,
+                                                    "--key", ensure_key(s3, settings, LOCKED)))
+    results = {vid: publish(s3=s3, catalog=catalog, settings=settings, video=videos[vid], manifests=manifests,
+                            run_id=f"manual__{vid}", caption_review=None)
+               for vid, manifests in ((PLAIN, out), (LOCKED, locked))}
     return Site(s3, settings, catalog, out, locked, results[PLAIN], results[LOCKED], settings.license_url)
 
 

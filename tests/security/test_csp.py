@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import boto3
-import pytest
-
 import local_env
+import pytest
 from published_site import LOCKED, SECRET
+
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
 from video_pipeline.keys import key_id
@@ -83,7 +83,7 @@ def _attack(page, collector) -> list[str]:
 
 def _pages(site) -> dict[str, str]:
     token = mint(SECRET, key_id(LOCKED), 600, time.time())
-    return {"video page": site.plain["page_url"], "encrypted video page": f"{site.locked['page_url']}#token={token}",
+    return {"video page": site.plain.page_url, "encrypted video page": f"{site.locked.page_url}#token={token}",
             "site index": site.url("site/index.html")}
 
 
@@ -111,7 +111,8 @@ def test_the_pages_play_and_search_under_their_policy_without_a_violation(publis
         page = browser.new_page()
         page.add_init_script(violations_script)
         errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("console",
+                lambda message, errors=errors: errors.append(message.text) if message.type == "error" else None)
         page.goto(pages[name])
         page.wait_for_function("() => document.querySelector('video').dataset.adaptive === 'true'", timeout=30_000)
         page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {}); }")
@@ -155,7 +156,7 @@ def upload_page(moto_endpoint, tmp_path_factory, browser, violations_script):
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint, port), "VIDEO_PIPELINE_BUCKET": BUCKET,
            "VIDEO_PIPELINE_TABLE": f"{BUCKET}-videos", "VIDEO_PIPELINE_EVENTS_QUEUE_URL": "",
            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
-    settings = Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": f"{BUCKET}-videos"})
+    settings = Settings.from_env(bucket=BUCKET, table=f"{BUCKET}-videos")
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
               dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=settings)
     with standalone(home, env, port) as api:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "docker-compose.airflow.yml"
 MOTO = ROOT / "docker-compose.moto.yml"
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-# What an operator exports before `up` (README, Production); each test leaves out the one it is about.
+# What an operator exports before `up` (docs/production.md); each test leaves out the one it is about.
 REQUIRED = {"AIRFLOW_JWT_SECRET": "j" * 64, "AIRFLOW_FERNET_KEY": "f" * 44, "POSTGRES_PASSWORD": "pg-0123456789abcdef",
             "REDIS_PASSWORD": "rd-0123456789abcdef", "AWS_CREDENTIALS_FILE": "/etc/video-pipeline/aws-credentials"}
 # Those who must never share a network with a stage container.
@@ -43,6 +43,7 @@ def _substitute(text: str, env: dict[str, str]) -> str:
         if match["named"]:
             return env.get(match["named"], "")
         parts = _BRACED.match(match["braced"])
+        assert parts, f"compose cannot read ${{{match['braced']}}}"
         name, op, arg = parts["name"], parts["op"], parts["arg"]
         value = env.get(name)
         unset = value is None or (op is not None and op.startswith(":") and value == "")
@@ -175,6 +176,7 @@ def test_the_docker_runner_passes_no_credentials_to_a_stage_container(monkeypatc
     Before: the worker's AWS keys went into every stage container's environment (private_environment)."""
     from docker.types import Mount
 
+    from operators.docker_stage import VideoStageDockerOperator
     from operators.video_stage import video_stage
     from video_pipeline.config import Settings
 
@@ -183,10 +185,15 @@ def test_the_docker_runner_passes_no_credentials_to_a_stage_container(monkeypatc
     for name, value in {**worker, "AWS_ACCESS_KEY_ID": "AKIAWORKERKEY", "AWS_SECRET_ACCESS_KEY": secret,
                         "AWS_SESSION_TOKEN": secret}.items():
         monkeypatch.setenv(name, value)
-    task = video_stage(stage="transcode", source="s3://video-pipeline/incoming/a.mp4",
-                       dest="s3://video-pipeline/work/abc/transcode/", stage_args=["--ladder", "360"],
-                       settings=Settings.from_env())
-    task.render_template_fields({"params": {}, "task": task})
+    from video_contract.stages import Stage
+    from video_pipeline.registration import Registration
+
+    video = Registration(video_id="abc", bucket="video-pipeline", key="incoming/a.mp4", etag="0" * 32, name=None,
+                         source="s3://video-pipeline/incoming/a.mp4", work="s3://video-pipeline/work/abc", done=False)
+    task = video_stage(stage=Stage.TRANSCODE, registration=video.to_json(), settings=Settings.from_env())
+    assert isinstance(task, VideoStageDockerOperator)
+    task.render_template_fields({"params": {"ladder": "360"}, "task": task})
+    assert isinstance(task.command, list) and task.command[-2:] == ["--ladder", "360"]
     container_env = {**task.environment, **task._private_environment}
     assert not set(CREDENTIAL_VARIABLES) & set(container_env)
     rendered = {field: getattr(task, field) for field in task.template_fields}

@@ -13,9 +13,10 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-
 from helpers import bootstrapped_settings
 from published_site import BUCKET, LOCKED, LOCKED_KEY, PLAIN, SECRET, serve_license
+
+from video_contract.manifests import read_cues
 from video_pipeline import search_index
 from video_pipeline.config import Settings
 from video_pipeline.keys import ensure_key, key_id
@@ -65,9 +66,10 @@ def test_an_encrypted_video_publishes_its_stream_and_page_and_nothing_else(publi
 
     html = site.body(folder + "index.html").decode()
     page = _Tags(html)
-    said = json.loads(site.body(site.manifests["transcribe"]["artifacts"]["transcript.json"]
-                                .removeprefix(f"s3://{BUCKET}/")))["segments"]
-    assert said and not [s["text"] for s in said if s["text"].strip() in html]  # no line of the transcript
+    transcript = site.manifests.transcript
+    cues = read_cues(json.loads(site.body(transcript.uri(transcript.cues_file).removeprefix(f"s3://{BUCKET}/"))))
+    said = [" ".join(cue.lines) for cue in cues]
+    assert said and not [line for line in said if line in html]  # no line of the transcript
     assert not [tag for tag, attrs in page.tags if tag in ("img", "track") or "poster" in attrs
                 or "data-sprite" in attrs or "download" in attrs]
     shown = " ".join(page.text).replace(LOCKED_KEY.removeprefix("incoming/"), "")  # the title is the file's name
@@ -85,29 +87,34 @@ def test_an_encrypted_video_publishes_its_stream_and_page_and_nothing_else(publi
 
 
 def test_an_encrypted_run_packages_no_subtitles_in_the_clear(monkeypatch, s3, moto_endpoint):
-    """The packager writes text tracks unencrypted: a run with encrypt gives package its key and no track."""
+    """The packager writes text tracks unencrypted: register makes an encrypted run's key, and package gets
+    that key and no track."""
     from airflow.dag_processing.dagbag import DagBag
-
     from local_env import ROOT
+
+    from tests.dags.test_dag_definition import MANIFESTS, _run
+    from video_pipeline.register import register_video
+    from video_pipeline.run_params import Sources
 
     monkeypatch.setenv("VIDEO_PIPELINE_RUNNER", "local")
     monkeypatch.setenv("VIDEO_PIPELINE_BUCKET", "security-package")
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {
         "endpoint_url": moto_endpoint, "region_name": "us-east-1"}}))
-    s3.create_bucket(Bucket="security-package")
+    settings = bootstrapped_settings(moto_endpoint, "security-package")
+    s3.put_object(Bucket="security-package", Key="incoming/locked.mp4", Body=b"a video")
+    params = {"video_key": "incoming/locked.mp4", "bucket": None, "encrypt": True}
+    video = register_video(settings, Sources.from_settings(settings), params, run_id="manual__locked", conf=params)
+    assert video.key_uri == f"s3://security-package/keys/{key_id(video.video_id)}.json"
+    assert json.loads(s3.get_object(Bucket="security-package", Key=f"keys/{key_id(video.video_id)}.json")["Body"]
+                      .read())["video_id"] == video.video_id
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    package_inputs = bag.dags["video_pipeline"].get_task("package_inputs").python_callable
-    work = "s3://security-package/work/v/transcribe/"
-    transcribe = {"speech": True, "language": "en", "subtitles": {"vtt": "subtitles.vtt", "srt": "subtitles.srt"},
-                  "translation": None, "artifacts": {"subtitles.vtt": work + "subtitles.vtt"}}
-    transcode = {"artifacts": {"manifest.json": "s3://security-package/work/v/transcode/manifest.json"}}
-    args = package_inputs(params={"package": True, "encrypt": True}, video={"video_id": "5ec00000000000ff"},
-                          transcode=transcode, transcribe=transcribe, captions=None)["args"]
-    assert args == ["--key", f"s3://security-package/keys/{key_id('5ec00000000000ff')}.json"]
-    clear = package_inputs(params={"package": True, "encrypt": False}, video={"video_id": "5ec00000000000ff"},
-                           transcode=transcode, transcribe=transcribe, captions=None)["args"]
-    assert clear == ["--subtitles", f"en={work}subtitles.vtt"]  # in the clear, the stream keeps its subtitles
+    xcoms = {"register": video.to_json(), **MANIFESTS}  # a transcript with speech: English subtitles
+    vtt = MANIFESTS["transcribe"]["artifacts"]["subtitles.vtt"]
+    args = _run(bag.dags["video_pipeline"], "package", {**xcoms, "captions": None}, {"encrypt": True}).cli_args()
+    assert args[-2:] == ["--key", video.key_uri] and "--subtitles" not in args
+    clear = _run(bag.dags["video_pipeline"], "package", {**xcoms, "captions": None}, {"encrypt": False}).cli_args()
+    assert clear[-2:] == ["--subtitles", f"en={vtt}"]  # in the clear, the stream keeps its subtitles
 
 
 def test_the_playback_token_rides_in_the_fragment_and_leaves_the_address_bar(published_site, browser,
@@ -119,7 +126,7 @@ def test_the_playback_token_rides_in_the_fragment_and_leaves_the_address_bar(pub
     page.add_init_script(violations_script)
     requests: list = []
     page.on("request", lambda request: requests.append(request))
-    page.goto(f"{site.locked['page_url']}#t=2&token={quote(token)}")
+    page.goto(f"{site.locked.page_url}#t=2&token={quote(token)}")
     page.wait_for_function(ADAPTIVE, timeout=30_000)
     page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {}); }")
     page.wait_for_function("() => document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames > 10",
@@ -138,7 +145,7 @@ def test_the_pages_show_no_broken_image_without_the_previews(published_site, bro
     site = published_site
     token = mint(SECRET, key_id(LOCKED), 600, time.time())
     page = browser.new_page()
-    for url in (site.url("site/index.html"), f"{site.locked['page_url']}#token={token}"):
+    for url in (site.url("site/index.html"), f"{site.locked.page_url}#token={token}"):
         page.goto(url)
         page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=15_000)
         assert page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)") == [], url

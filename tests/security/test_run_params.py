@@ -16,9 +16,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
+import local_env
 import pytest
 
-import local_env
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
@@ -46,7 +46,7 @@ PATH_ATTACKS = [
 ]
 LONG_KEY = "incoming/" + "é" * 510 + ".mp4"  # 523 characters, 1033 bytes in UTF-8
 # What a run may not do to the review when the deployment reviews every video (REVIEW=true, 1440 minutes, fail).
-REVIEW_ATTACKS = {
+REVIEW_ATTACKS: dict[str, tuple[dict[str, object], str]] = {
     "switched off": ({"review": False}, "review"),
     "a shorter wait": ({"review_timeout_minutes": 0.01}, "review_timeout_minutes"),
     "publish unanswered": ({"review_on_timeout": "publish"}, "review_on_timeout"),
@@ -54,8 +54,7 @@ REVIEW_ATTACKS = {
 
 
 def _settings(**values: str) -> Settings:
-    base = Settings.from_env().__dict__
-    return Settings(**{**base, "bucket": BUCKET, **{name.lower(): value for name, value in values.items()}})
+    return Settings.from_env(bucket=BUCKET, **{name.lower(): value for name, value in values.items()})
 
 
 # The pure check that register makes ------------------------------------------------------------------
@@ -201,7 +200,7 @@ def airflow(moto_endpoint, tmp_path_factory):
            "VIDEO_PIPELINE_TABLE": TABLE, "VIDEO_PIPELINE_EVENTS_QUEUE_URL": ""}
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     clients = {name: boto3.client(name, endpoint_url=moto_endpoint) for name in ("s3", "dynamodb")}
-    bootstrap(**clients, settings=Settings(**{**Settings.from_env().__dict__, "bucket": BUCKET, "table": TABLE}))
+    bootstrap(**clients, settings=Settings.from_env(bucket=BUCKET, table=TABLE))
     clients["s3"].create_bucket(Bucket=OTHER)
 
     def run(conf: dict, **settings: str) -> str:

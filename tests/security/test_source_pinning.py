@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import boto3
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from video_pipeline import stages, tracking
+from video_pipeline import stages, status_callbacks
 from video_pipeline.bootstrap import ensure_table
+from video_pipeline.registration import Registration
 
 TABLE = "pinning"
 LIMIT_S = 5  # probe's --max-duration in the attack: A is under it, B over it
@@ -49,7 +50,7 @@ def videos(moto_endpoint, monkeypatch, bucket):
     ensure_table(boto3.client("dynamodb", endpoint_url=moto_endpoint), TABLE)
     monkeypatch.setenv("VIDEO_PIPELINE_BUCKET", bucket)
     monkeypatch.setenv("VIDEO_PIPELINE_TABLE", TABLE)
-    return tracking.catalog(tracking.Settings.from_env())
+    return status_callbacks.catalog(status_callbacks.Settings.from_env())
 
 
 def _etag(s3, bucket: str, key: str) -> str:
@@ -60,10 +61,16 @@ def _keys(s3, bucket: str, prefix: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
 
 
-def _failure_context(video: dict, stage: str, error: Exception) -> dict:
-    """What Airflow hands ``on_task_failure``: the task instance (register's XComs) and the error."""
-    ti = SimpleNamespace(task_id=stage, xcom_pull=lambda task_ids=None, key=None, **_: video[key])
-    return {"ti": ti, "exception": error, "run_id": f"manual__{video['video_id']}"}
+def _registration(video_id: str, bucket: str, key: str, etag: str) -> Registration:
+    return Registration(video_id=video_id, bucket=bucket, key=key, etag=etag, name=None,
+                        source=f"s3://{bucket}/{key}", work=f"s3://{bucket}/work/{video_id}", done=False)
+
+
+def _failure_context(video: Registration, stage: str, error: Exception) -> dict:
+    """What Airflow hands ``on_task_failure``: the task instance (register's XCom) and the error."""
+    xcoms = {status_callbacks.REGISTER_TASK_ID: video.to_json()}
+    ti = SimpleNamespace(task_id=stage, xcom_pull=lambda task_ids=None, **_: xcoms[task_ids])
+    return {"ti": ti, "exception": error, "run_id": f"manual__{video.video_id}"}
 
 
 def test_an_upload_replaced_mid_run_fails_the_stage_and_is_not_processed(run_worker, s3, bucket, file_a, file_b):
@@ -93,7 +100,7 @@ def test_an_upload_replaced_mid_run_fails_the_stage_and_is_not_processed(run_wor
         stages.stage_outcome("transcode", transcode.returncode, json.dumps(transcode.manifest))
     assert raised.type is stages.SourceChanged and isinstance(raised.value, AirflowFailException)
     assert not isinstance(raised.value, stages.PermanentInputError)
-    assert raised.value.reason == transcode.manifest["error"]
+    assert isinstance(raised.value, stages.SourceChanged) and raised.value.reason == transcode.manifest["error"]
 
 
 def test_a_deleted_upload_is_a_changed_source(run_worker, s3, bucket, file_a):
@@ -112,32 +119,32 @@ def test_a_deleted_upload_is_a_changed_source(run_worker, s3, bucket, file_a):
 def test_a_changed_source_marks_the_item_failed_and_quarantines_nothing(videos, s3, bucket, file_a, file_b):
     key = "incoming/pinning/callback.mp4"
     s3.upload_file(str(file_a), bucket, key)
-    video = {"video_id": "pinning-callback", "bucket": bucket, "key": key, "etag": _etag(s3, bucket, key)}
+    video = _registration("pinning-callback", bucket, key, _etag(s3, bucket, key))
     s3.upload_file(str(file_b), bucket, key)
     reason = f"The source s3://{bucket}/{key} changed during processing: it is no longer the version this run" \
-             f" registered (ETag {video['etag']})."
+             f" registered (ETag {video.etag})."
     with pytest.raises(AirflowFailException) as raised:  # the failure as the stage task raises it
         stages.stage_outcome("transcode", 2, json.dumps({"error": reason, "kind": "changed", "permanent": True}))
 
-    tracking.on_task_failure(_failure_context(video, "transcode", raised.value))
+    status_callbacks.on_task_failure(_failure_context(video, "transcode", raised.value))
 
-    item = videos.get(video["video_id"])
+    item = videos.get(video.video_id)
     assert (item["status"], item["stage"], item["failure_reason"]) == ("failed", "transcode", reason)
     assert item["failure_permanent"] is True  # sweeps do not retry it: the new object has its own run
     assert "quarantine_key" not in item
-    assert _keys(s3, bucket, f"quarantine/{video['video_id']}/") == []
+    assert _keys(s3, bucket, f"quarantine/{video.video_id}/") == []
 
 
 def test_quarantine_copies_the_pinned_version(videos, s3, bucket, file_a):
     """A permanent input error of the pinned, unchanged upload: its copy is that upload."""
     key = "incoming/pinning/bad.mp4"
     s3.put_object(Bucket=bucket, Key=key, Body=b"this is not a video\n" * 20)
-    video = {"video_id": "pinning-bad", "bucket": bucket, "key": key, "etag": _etag(s3, bucket, key)}
+    video = _registration("pinning-bad", bucket, key, _etag(s3, bucket, key))
     error = stages.PermanentInputError("probe", "The file is plain text, not a video.")
 
-    tracking.on_task_failure(_failure_context(video, "probe", error))
+    status_callbacks.on_task_failure(_failure_context(video, "probe", error))
 
-    item = videos.get(video["video_id"])
+    item = videos.get(video.video_id)
     assert item["quarantine_key"] == "quarantine/pinning-bad/bad.mp4"
     assert s3.get_object(Bucket=bucket, Key=item["quarantine_key"])["Body"].read() == b"this is not a video\n" * 20
 
@@ -151,7 +158,7 @@ def test_quarantine_never_copies_a_replacement(monkeypatch, caplog):
 
     monkeypatch.setenv("VIDEO_PIPELINE_BUCKET", "media")
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    video = {"video_id": "pinning-race", "bucket": "media", "key": "incoming/race.mp4", "etag": "a" * 32}
+    video = _registration("pinning-race", "media", "incoming/race.mp4", "a" * 32)
     with Stubber(client) as stub:
         stub.add_client_error("copy_object", service_error_code="PreconditionFailed", http_status_code=412,
                               expected_params={"Bucket": "media", "Key": "quarantine/pinning-race/race.mp4",
@@ -160,44 +167,53 @@ def test_quarantine_never_copies_a_replacement(monkeypatch, caplog):
                                                "CopySourceIfMatch": '"' + "a" * 32 + '"', "ACL": "private"})
         monkeypatch.setattr(S3Hook, "get_conn", lambda self: client)
         with caplog.at_level(logging.WARNING):
-            assert tracking.quarantine(tracking.Settings.from_env(), video, "probe", "not a video") is None
+            settings = status_callbacks.Settings.from_env()
+            assert status_callbacks.quarantine(settings, video, "probe", "not a video") is None
         stub.assert_no_pending_responses()  # and no reason.json written: nothing else was called
     assert "s3://media/incoming/race.mp4 changed since this run registered it" in caplog.text
 
 
 @pytest.fixture
 def echo_worker(tmp_path) -> str:
-    """A worker command that prints its arguments as the manifest: what the operator would run."""
+    """A worker command that prints the stage's real manifest (tests/unit/fixtures) and keeps its arguments."""
+    manifests = json.loads((Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "manifests.json").read_text())
+    for stage, manifest in manifests.items():
+        (tmp_path / f"{stage}.json").write_text(json.dumps(manifest))
     script = tmp_path / "worker"
-    script.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import json, sys; "
-                      f"print(json.dumps({{\"stage\": sys.argv[1], \"args\": sys.argv[1:]}}))' \"$@\"\n")
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/$1.args\ncat {tmp_path}/$1.json\n')
     script.chmod(0o755)
     return str(script)
 
 
 def test_the_dag_pins_every_stage_that_reads_the_upload(monkeypatch, echo_worker):
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.types import RuntimeTaskInstanceProtocol
+
+    from operators.local_stage import VideoStageOperator
 
     monkeypatch.setenv("VIDEO_PIPELINE_RUNNER", "local")
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"))
     assert bag.import_errors == {}
     dag = bag.dags["video_pipeline"]
     etag = "0123456789abcdef0123456789abcdef"
-    register = {"source": "s3://media/incoming/a.mp4", "work": "s3://media/work/v1", "etag": etag,
-                "args_transcode": [], "args_transcribe": ["--no-translate"], "args_detect": []}
-    xcoms = {("register", k): v for k, v in register.items()}
-    xcoms |= {("probe", "return_value"): {"stage": "probe", "duration_s": 2.0},
-              ("previews_inputs", "return_value"): []}
-    xcoms |= {(task, field): value for task in ("reviewed", "burn_inputs", "package_inputs")
-              for field, value in (("source", "s3://media/work/v1/transcode/manifest.json"), ("args", []))}
-    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, key="return_value", **_: xcoms[(task_ids, key)])
-    for stage in (*UPLOAD_STAGES, *ARTIFACT_STAGES):
-        task = dag.get_task(stage)
+    work = Path(echo_worker).parent
+    stages = (*UPLOAD_STAGES, *ARTIFACT_STAGES)
+    manifests = {stage: json.loads((work / f"{stage}.json").read_text()) for stage in stages}
+    answer = {"decision": "approved", "by": "editor", "at": "", "timed_out": False,
+              "texts": "s3://media/work/v1/review/texts.json"}
+    xcoms = {"register": _registration("v1", "media", "incoming/a.mp4", etag).to_json(), **manifests,
+             "review_captions": answer}
+    # A stand-in task instance: rendering the stage's fields reads only xcom_pull.
+    ti = cast(RuntimeTaskInstanceProtocol, SimpleNamespace(xcom_pull=lambda task_ids=None, **_: xcoms[task_ids]))
+    for stage in stages:
+        task = dag.get_task(stage).prepare_for_execution()
+        assert isinstance(task, VideoStageOperator)
         task.render_template_fields({"ti": ti, "params": {}, "task": task})
         task.worker_command = echo_worker
-        args = task.execute({})["args"]
+        assert task.execute({}) == manifests[stage]
+        args = (work / f"{stage}.args").read_text().split()
         if stage in UPLOAD_STAGES:
             assert args[:3] == [stage, "--source", "s3://media/incoming/a.mp4"], args
             assert args[args.index("--source-etag") + 1] == etag, args
         else:  # an artifact this run wrote: no upload ETag applies
-            assert "--source-etag" not in args, args
+            assert args[2].startswith("s3://media/work/") and "--source-etag" not in args, args

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -21,12 +20,14 @@ import boto3
 import pytest
 import requests
 
+from video_contract.manifests import ProbeManifest, RunManifests, TranscodeManifest
 from video_pipeline import uploads
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.discovery import is_video_key
 from video_pipeline.identity import video_id
 from video_pipeline.publish import publish
+from video_pipeline.registration import Registration
 
 BUCKET, TABLE = "security-uploads", "security-uploads-videos"
 NAME = "GX010001.mp4"  # every GoPro's first clip: two people upload one named so
@@ -41,8 +42,8 @@ def site(s3, moto_endpoint, monkeypatch_module) -> tuple[Settings, VideoCatalog]
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}])
-    settings = replace(Settings.from_env(), bucket=BUCKET, table=TABLE, incoming_prefix="incoming/",
-                       site_prefix="site/", public_base_url="", upload_max_bytes=str(20 * 1024 * 1024))
+    settings = Settings.from_env(bucket=BUCKET, table=TABLE, incoming_prefix="incoming/", site_prefix="site/",
+                                 public_base_url="", upload_max_bytes=20 * 1024 * 1024)
     return settings, VideoCatalog(table)
 
 
@@ -79,7 +80,7 @@ def test_two_forms_for_the_same_name_upload_two_videos(s3, site):
         key = form["key"]
         assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body, f"{key} holds another's upload"
         assert re.fullmatch(r"incoming/[0-9a-f]{32}/GX010001\.mp4", key)  # a uuid4: 122 random bits
-        assert is_video_key(key, settings.extensions)  # discovery still takes it
+        assert is_video_key(key, settings.video_extensions)  # discovery still takes it
         assert policy(form)["conditions"].count({"key": key}) == 1  # S3 takes this form for this key only
         # The uploader's page follows the run of its own bytes, not the other's.
         found = uploads.status(s3, settings, catalog, key)
@@ -119,7 +120,9 @@ class Texts(HTMLParser):
 
     def __init__(self, *tags: str) -> None:
         super().__init__(convert_charrefs=True)
-        self.tags, self.open, self.found = tags, [], {tag: [] for tag in tags}
+        self.tags = tags
+        self.open: list[str] = []
+        self.found: dict[str, list[str]] = {tag: [] for tag in tags}
 
     def handle_starttag(self, tag, attrs):
         if tag in self.tags:
@@ -147,26 +150,28 @@ def clip(make_media):
                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 
 
-def published_page(s3, site, run_worker, video: dict) -> tuple[str, dict]:
+def published_page(s3, site, run_worker, video: Registration) -> tuple[str, dict]:
     """Probe and transcode by the real worker, then publish: the page's HTML and the catalog item."""
     settings, catalog = site
-    work = f"s3://{BUCKET}/work/{video['video_id']}"
     manifests = {}
     for stage, args in (("probe", ()), ("transcode", ("--ladder", "120"))):
-        result = run_worker(stage, "--source", video["source"], "--dest", f"{work}/{stage}/", *args)
+        result = run_worker(stage, "--source", video.source, "--dest", video.stage_dest(stage), *args)
         assert result.returncode == 0, result.stderr[-3000:]
         manifests[stage] = result.manifest
-    out = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests,
-                  run_id=f"manual__{video['video_id']}")
-    return s3.get_object(Bucket=BUCKET, Key=out["page_key"])["Body"].read().decode(), catalog.get(video["video_id"])
+    out = publish(s3=s3, catalog=catalog, settings=settings, video=video, run_id=f"manual__{video.video_id}",
+                  manifests=RunManifests(probe=ProbeManifest.from_json(manifests["probe"]),
+                                         transcode=TranscodeManifest.from_json(manifests["transcode"])),
+                  caption_review=None)
+    return s3.get_object(Bucket=BUCKET, Key=out.page_key)["Body"].read().decode(), catalog.get(video.video_id)
 
 
-def registered(s3, key: str) -> dict:
+def registered(s3, key: str) -> Registration:
     """What the register task hands publish: the object's identity, and the name it was uploaded with."""
     head = s3.head_object(Bucket=BUCKET, Key=key)
     etag = head["ETag"].strip('"')
-    return {"video_id": video_id(BUCKET, key, etag), "bucket": BUCKET, "key": key, "etag": etag,
-            "source": f"s3://{BUCKET}/{key}", "name": uploads.uploaded_name(head)}
+    vid = video_id(BUCKET, key, etag)
+    return Registration(video_id=vid, bucket=BUCKET, key=key, etag=etag, name=uploads.uploaded_name(head),
+                        source=f"s3://{BUCKET}/{key}", work=f"s3://{BUCKET}/work/{vid}", done=False)
 
 
 def test_the_published_title_is_the_uploaded_name_as_text(s3, site, run_worker, clip):
@@ -188,6 +193,6 @@ def test_a_video_uploaded_without_the_form_keeps_its_title_from_the_key(s3, site
     key = f"incoming/{NAME}"
     s3.upload_file(str(clip), BUCKET, key)
     video = registered(s3, key)
-    assert video["name"] is None
+    assert video.name is None
     _, item = published_page(s3, site, run_worker, video)
     assert item["title"] == NAME

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 
 import numpy as np
-
 from helpers import ffprobe
 
 SRT = "1\n00:00:00,500 --> 00:00:03,500\nSous-titres incrustés dans l'image\n"

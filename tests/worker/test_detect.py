@@ -6,14 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import cv2
+import footage
 import numpy as np
 import pytest
 from skimage import data
 
-import footage
 from video_worker.detect import BOX_COLOUR, UltralyticsDetector, class_ids_for, iter_frames, sample_size
 from video_worker.errors import UsageError
 from video_worker.ffmpeg import FFmpegError
@@ -189,6 +190,7 @@ def test_iter_frames_streams_sampled_frames(cat_clip, tmp_path):
     assert max(diffs[0::2]) < 3 and min(diffs[1::2]) > 20, diffs
 
     stream = iter_frames(cat_clip, 25, 320, 240)
+    assert isinstance(stream, Generator)
     next(stream)
     stream.close()  # stopping early ends ffmpeg instead of leaving it blocked on a full pipe
 
@@ -205,12 +207,19 @@ def onnx_device() -> str:
     return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
 
 
+def imread(path: Path) -> np.ndarray:
+    """The picture as a BGR frame; cv2 answers None for a file it cannot read."""
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
+
+
 def real_pictures(photos) -> dict[str, np.ndarray]:
     """ultralytics' bus (people and a bus) and scikit-image's photos, as BGR frames."""
     import ultralytics
 
     bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
-    return {"bus": cv2.imread(str(bus)), **{name: cv2.imread(str(path)) for name, path in photos.items()}}
+    return {"bus": imread(bus), **{name: imread(path) for name, path in photos.items()}}
 
 
 def test_onnxruntime_detector_finds_what_ultralytics_finds(photos, model_env, capfd, caplog):
@@ -319,7 +328,10 @@ def test_a_pt_model_of_another_size_runs_through_ultralytics(run_worker, cat_cli
     import yaml
 
     coco = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml").read_text())
+    from ultralytics.nn.tasks import DetectionModel
+
     model = ultralytics.YOLO("yolov8s.yaml")
+    assert isinstance(model.model, DetectionModel)  # ultralytics annotates YOLO.model as str | None
     model.model.names = coco["names"]  # the class names a checkpoint trained on COCO carries
     weights = tmp_path / "yolov8s-random.pt"
     model.save(weights)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import cv2
+import footage
 import numpy as np
 import pytest
 
-import footage
-from video_worker.frame_quality import (FrameStats, Subjects, analysis_copy, measure, motion_starts, moved,
-                                        poster_score)
+from video_worker.frame_quality import FrameStats, Subjects, analysis_copy, measure, motion_starts, moved, poster_score
 
 
 def lavfi(source: str) -> np.ndarray:

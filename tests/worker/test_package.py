@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from helpers import ffprobe
 
 KEY_ID, KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90", "00112233445566778899aabbccddeeff"
@@ -63,11 +62,14 @@ def test_hls_and_dash_list_every_rendition_audio_and_subtitles(run_worker, ladde
 
     mpd = ET.parse(tmp_path / "manifest.mpd").getroot()
     sets = {a.get("contentType"): a for a in mpd.iter(f"{{{MPD['mpd']}}}AdaptationSet")}
-    video = [(int(r.get("width")), int(r.get("height"))) for r in sets["video"].findall("mpd:Representation", MPD)]
+    video = [(int(r.attrib["width"]), int(r.attrib["height"]))
+             for r in sets["video"].findall("mpd:Representation", MPD)]
     assert video == [(854, 480), (640, 360)]
-    assert sets["audio"].find("mpd:Representation", MPD).get("mimeType") == "audio/mp4"
+    audio = sets["audio"].find("mpd:Representation", MPD)
+    assert audio is not None and audio.get("mimeType") == "audio/mp4"
     assert sets["text"].get("lang") == "en"
-    assert sets["text"].find("mpd:Representation", MPD).get("mimeType") == "text/vtt"
+    text = sets["text"].find("mpd:Representation", MPD)
+    assert text is not None and text.get("mimeType") == "text/vtt"
 
     for playlist in ("480p.m3u8", "360p.m3u8", "audio.m3u8"):
         files = media_files(tmp_path, playlist)
@@ -112,7 +114,8 @@ def test_encrypted_package_names_the_key_id_and_never_holds_the_key(run_worker, 
     assert "running: " in result.stderr and KEY not in result.stderr  # commands are logged, at debug, keyless
 
     mpd = ET.parse(out / "manifest.mpd").getroot()
-    kids = {p.get(f"{{{MPD['cenc']}}}default_KID") for p in mpd.iter(f"{{{MPD['mpd']}}}ContentProtection")} - {None}
+    kids = {kid for p in mpd.iter(f"{{{MPD['mpd']}}}ContentProtection")
+            if (kid := p.get(f"{{{MPD['cenc']}}}default_KID")) is not None}
     assert {k.replace("-", "") for k in kids} == {KEY_ID}
     assert "METHOD=SAMPLE-AES-CTR" in (out / "360p.m3u8").read_text()
     init = (out / "360p" / "init.mp4").read_bytes()

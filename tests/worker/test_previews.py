@@ -8,12 +8,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import footage
 import numpy as np
 import pytest
-from PIL import Image
-
-import footage
 from helpers import ffprobe
+from PIL import GifImagePlugin, Image
 
 FPS = 25
 # previews.mp4: 6 s of moving test pattern, 2 s of black, then one picture frozen for 2 s.
@@ -49,11 +48,12 @@ def local(run_worker, mixed_clip, tmp_path_factory):
 
 def _cues(vtt: str) -> list[Cue]:
     assert vtt.startswith("WEBVTT\n\n")
-    cues = []
+    cues: list[Cue] = []
     for m in CUE.finditer(vtt):
         h1, m1, s1, h2, m2, s2, sprite, *xywh = m.groups()
+        x, y, w, h = map(int, xywh)
         cues.append((int(h1) * 3600 + int(m1) * 60 + float(s1), int(h2) * 3600 + int(m2) * 60 + float(s2),
-                     sprite, tuple(map(int, xywh))))
+                     sprite, (x, y, w, h)))
     assert len(cues) == vtt.count("-->")
     return cues
 
@@ -97,6 +97,7 @@ def frame_at(clip: Path, t: float, size: tuple[int, int]) -> np.ndarray:
 
 def gif_frames(path: Path) -> list[np.ndarray]:
     with Image.open(path) as gif:
+        assert isinstance(gif, GifImagePlugin.GifImageFile)
         frames = []
         for i in range(gif.n_frames):
             gif.seek(i)
@@ -160,7 +161,7 @@ def test_gifs_loop_and_show_several_snippets(local):
         ("preview.gif", 480, 270), ("preview-small.gif", 240, 136)]
     for gif in manifest["gifs"]:
         with Image.open(dest / gif["file"]) as image:
-            assert image.format == "GIF"
+            assert image.format == "GIF" and isinstance(image, GifImagePlugin.GifImageFile)
             assert image.size == (gif["width"], gif["height"])
             assert image.info["loop"] == 0  # NETSCAPE extension: loop forever
             assert image.n_frames >= 20
@@ -195,7 +196,8 @@ def test_labelling_keeps_every_nth_frame_but_black_and_frozen_ones(local):
     assert labelling["prefix"] == str(dest / "labelling")
     assert not any(name.startswith("labelling/") for name in manifest["artifacts"]), "frames stay out of the manifest"
     files = sorted((dest / "labelling").glob("frame_*.jpg"))
-    kept = [int(re.fullmatch(r"frame_(\d{6})\.jpg", f.name).group(1)) for f in files]
+    kept = [int(m.group(1)) for f in files if (m := re.fullmatch(r"frame_(\d{6})\.jpg", f.name))]
+    assert len(kept) == len(files), [f.name for f in files]
     assert kept == expected
     assert not any(MOVING_END <= n < BLACK_END for n in kept)
     assert labelling["kept"] == len(expected)
@@ -247,6 +249,7 @@ def test_short_dark_video_still_gets_every_output(run_worker, make_media, tmp_pa
     with Image.open(tmp_path / "poster.jpg") as poster:
         assert poster.size == (320, 240)
     with Image.open(tmp_path / "preview.gif") as gif:
+        assert isinstance(gif, GifImagePlugin.GifImageFile)
         assert gif.n_frames >= 2 and gif.info["loop"] == 0
     (cue,) = _check_storyboard(tmp_path, float(ffprobe(source)["format"]["duration"]))
     assert cue[2:] == ("storyboard.jpg", (0, 0, 160, 120))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from helpers import ffprobe
 
 from video_worker.transcode import ladder_sizes, parse_ladder

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 import footage
 import local_models
+import pytest
 from helpers import expected_device
 
 SPEECH = {language: sample for language, sample in footage.SPEECH.items() if language != "en"}
@@ -99,14 +98,21 @@ CUE_TIMES = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$",
 
 def _cues(vtt: str) -> list[tuple[tuple[str, str], str]]:
     """(start, end) and text of each WebVTT cue."""
-    blocks = [b.strip().splitlines() for b in vtt.split("\n\n") if "-->" in b]
-    return [(CUE_TIMES.match(lines[0]).groups(), " ".join(lines[1:])) for lines in blocks]
+    cues: list[tuple[tuple[str, str], str]] = []
+    for block in vtt.split("\n\n"):
+        if "-->" not in block:
+            continue
+        lines = block.strip().splitlines()
+        times = CUE_TIMES.match(lines[0])
+        assert times, lines[0]
+        cues.append(((times[1], times[2]), " ".join(lines[1:])))
+    return cues
 
 
 def test_french_speech_gets_an_english_track_on_the_french_timing(run_worker, french_clip, base_model_env,
                                                                   tmp_path):
     """Whisper's translate task with the multilingual base model. Base translates espeak-ng's slow French
-    poorly (README: small and up translate well), so this proves what a small model can: the track exists,
+    poorly (docs/worker.md: small and up translate well), so this proves what a small model can: the track exists,
     is English, keeps the source cues' times, and is not the French text again."""
     result = run_worker("transcribe", "--source", french_clip, "--dest", tmp_path, env=base_model_env)
     assert result.returncode == 0, result.stderr

@@ -12,9 +12,11 @@ import argparse
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
-from video_worker import ffmpeg, languages, probe, settings
+from video_contract.manifests import BurnManifest
+from video_worker import ffmpeg, languages, probe
+from video_worker.settings import X264Preset, worker_settings
 from video_worker.storage import Location
 
 log = logging.getLogger(__name__)
@@ -31,13 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subtitles", action="append", required=True, metavar="LANG=URI",
                         help="a subtitle file (.srt or .vtt, s3://bucket/key or a path) and its language, e.g. "
                              "fr=subtitles.vtt; repeatable: the first is burned in, all go on the soft variant")
-    parser.add_argument("--crf", type=int, default=int(settings.get("CRF")),
+    config = worker_settings()
+    parser.add_argument("--crf", type=int, default=config.crf,
                         help="x264 constant rate factor (env VIDEO_WORKER_CRF)")
-    parser.add_argument("--preset", default=settings.get("PRESET"),
+    parser.add_argument("--preset", choices=get_args(X264Preset), default=config.preset,
                         help="x264 preset (env VIDEO_WORKER_PRESET)")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> BurnManifest:
     meta = probe.inspect(source)
     tracks = []
     for n, spec in enumerate(args.subtitles):
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
              "-pix_fmt", "yuv420p", "-movflags", "+faststart", burned.resolve()],
             cwd=workdir,
         )
-        inputs, maps = [], []
+        inputs: list[str | Path] = []
+        maps: list[str] = []
         for n, (language, path) in enumerate(tracks):
             inputs += [*ffmpeg.allow_lists(SUBTITLE_FORMATS), "-i", path]
             maps += ["-map", f"{n + 1}:s:0", f"-metadata:s:s:{n}", f"language={languages.alpha3(language)}",
@@ -72,12 +76,12 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         for target in (burned, soft):
             ffmpeg.run(["-i", source, "-map", "0:v:0", *audio, "-c:v", "copy",
                         "-movflags", "+faststart", target])
-    return {
-        "burned": "burned.mp4",
-        "soft": "soft.mp4",
-        "subtitles_burned": has_cues,
-        "burned_language": burn_language if has_cues else None,
-        "soft_languages": [language for language, _ in tracks] if has_cues else [],
-        "duration_s": meta["duration_s"],
-        "size_bytes": {"burned": burned.stat().st_size, "soft": soft.stat().st_size},
-    }
+    return BurnManifest(
+        burned=burned.name,
+        soft=soft.name,
+        subtitles_burned=has_cues,
+        burned_language=burn_language if has_cues else None,
+        soft_languages=[language for language, _ in tracks] if has_cues else [],
+        duration_s=meta["duration_s"],
+        size_bytes={"burned": burned.stat().st_size, "soft": soft.stat().st_size},
+    )

@@ -27,9 +27,12 @@ CPS_TOLERANCE = 0.05  # cue times are rounded to the millisecond
 
 
 class CueLike(Protocol):
-    start: float
-    end: float
-    lines: tuple[str, ...]
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def lines(self) -> tuple[str, ...]: ...
 
 
 def min_gap_s(fps: float | None) -> float:

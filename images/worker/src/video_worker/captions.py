@@ -16,8 +16,8 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
+from video_contract.manifests import CaptionEdits, CaptionsManifest, ReviewTexts, TranscribeManifest
 from video_worker import caption_norms
 from video_worker.errors import UsageError
 from video_worker.linebreak import Breaker
@@ -27,30 +27,27 @@ from video_worker.transcribe import write_track
 
 log = logging.getLogger(__name__)
 
-CARRIED = ("artifacts", "stage", "source", "dest", "seconds")  # what describes transcribe's run, not the transcript
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texts", default="",
                         help='the reviewed texts: a JSON object {"texts": [...]}, one per cue (s3://bucket/key or '
                              "a path); none keeps the transcript's")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> CaptionsManifest:
     try:
-        transcribed = json.loads(source.read_text())
-        names = [transcribed["transcript"], transcribed["cues_file"], *transcribed["subtitles"].values(),
-                 *((transcribed.get("translation") or {}).get("subtitles") or {}).values()]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"--source {args.source} is not a transcribe manifest.json") from exc
+        transcribed = TranscribeManifest.from_json(json.loads(source.read_text()))
+    except ValueError as exc:  # not JSON, or a ManifestError naming the field
+        raise UsageError(f"--source {args.source} is not a transcribe manifest.json: {exc}") from exc
+    tracks = [transcribed.subtitles, *([transcribed.translation.subtitles] if transcribed.translation else [])]
+    names = [transcribed.transcript, transcribed.cues_file, *(n for t in tracks for n in (t.srt, t.vtt))]
     beside = Location(args.source.rsplit("/", 1)[0] if "/" in args.source else ".")
     local = {name: Location(beside.join(name)).download(workdir / "transcribe" / str(n))
              for n, name in enumerate(dict.fromkeys(names))}
-    cues = cues_from_json(local[transcribed["cues_file"]].read_text(encoding="utf-8"))
+    cues = cues_from_json(local[transcribed.cues_file].read_text(encoding="utf-8"))
     edited: list[int] = []
     if args.texts:
         texts = _texts(Location(args.texts).download(workdir / "texts"), len(cues))
-        breaker = Breaker(transcribed["language"])
+        breaker = Breaker(transcribed.language)
         for n, (cue, text) in enumerate(zip(cues, texts)):
             if " ".join(text.split()) != cue.text:
                 cues[n] = Cue(cue.start, cue.end, relined(text, breaker))
@@ -59,24 +56,21 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         shutil.copyfile(path, out / name)
     if edited:
         write_track(out, "subtitles", cues)
-        (out / transcribed["cues_file"]).write_text(cues_json(cues), encoding="utf-8")
-        _reviewed_transcript(out / transcribed["transcript"], cues)
+        (out / transcribed.cues_file).write_text(cues_json(cues), encoding="utf-8")
+        _reviewed_transcript(out / transcribed.transcript, cues)
     log.info("caption review: %d of %d cues edited", len(edited), len(cues))
-    return {
-        **{k: v for k, v in transcribed.items() if k not in CARRIED},
-        "cues": len(cues),
-        "norm_violations": caption_norms.count(cues, fps=transcribed.get("fps"),
-                                               language=transcribed["language"]).as_dict(),
-        "review": {"edited_cues": edited, "cues": len(cues)},
-    }
+    reviewed = {**transcribed.body_fields(), "cues": len(cues),
+                "norm_violations": caption_norms.count(cues, fps=transcribed.fps,
+                                                       language=transcribed.language).as_dict()}
+    return CaptionsManifest(**reviewed, review=CaptionEdits(edited_cues=edited, cues=len(cues)))
 
 
 def _texts(path: Path, count: int) -> list[str]:
     try:
-        texts = json.loads(path.read_text(encoding="utf-8"))["texts"]
-    except (ValueError, KeyError, TypeError) as exc:
+        texts = ReviewTexts.from_json(json.loads(path.read_text(encoding="utf-8"))).texts
+    except ValueError as exc:  # not JSON, or a ManifestError naming the field
         raise UsageError(f"--texts: not a JSON object with a list of texts ({exc})") from exc
-    if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+    if not all(t.strip() for t in texts):
         raise UsageError("--texts: every cue needs a text (an empty line would remove a subtitle)")
     if len(texts) != count:
         raise UsageError(f"--texts: {len(texts)} texts for {count} cues; keep one line per subtitle")

@@ -7,17 +7,21 @@ container on a GPU worker, or a local subprocess) and read one JSON line back.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import logging
 import os
 import re
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
+from video_contract.exits import RESULT_FILE_VARIABLE, ExitCode, Failure, FailureKind, result_line, signal_name
+from video_contract.manifests import MANIFEST, Manifest
+from video_contract.stages import SUMMARIES, Stage
 from video_worker import __version__
 from video_worker.errors import ConfigError, InputError, SourceChanged, UsageError
 from video_worker.ffmpeg import FFmpegError
@@ -25,17 +29,6 @@ from video_worker.storage import Location
 
 log = logging.getLogger("video_worker")
 
-STAGES = {
-    "probe": "read metadata and reject inputs that can never work",
-    "transcode": "web MP4 downscale ladder, decoded once; optional clips",
-    "transcribe": "speech to text with Whisper into transcript.json, .srt and .vtt",
-    "captions": "the transcript's subtitles with a reviewer's text (caption review)",
-    "detect": "find animals with YOLO on sampled frames",
-    "previews": "poster, animated GIFs, storyboard and frames for labelling",
-    "burn": "burn subtitles into the video, plus a soft-subtitle variant",
-    "package": "HLS and MPEG-DASH (CMAF) from the ladder, optionally ClearKey-encrypted",
-}
-EXIT_OK, EXIT_RETRY, EXIT_PERMANENT, EXIT_USAGE = 0, 1, 2, 3
 EPILOG = """exit codes: 0 done; 1 failed, worth a retry (a media tool killed, out of
 memory, included); 2 permanent input error ("input"), or the source changed since
 the run pinned it with --source-etag ("changed"); 3 invalid options ("usage") or a
@@ -46,34 +39,31 @@ be run). The last stdout line is JSON: the manifest, or {"error": ..., "permanen
 ETAG = re.compile(r"[\x21\x23-\x7e]{1,200}")
 
 
-# Where a runner that cannot read stdout alone wants the result too (Kubernetes: the XCom sidecar's file).
-RESULT_FILE = "VIDEO_WORKER_RESULT_FILE"
-
-
-def _result(payload: dict) -> None:
+def _result(payload: dict[str, object]) -> None:
     """The last stdout line; also written to $VIDEO_WORKER_RESULT_FILE when that is set."""
-    line = json.dumps(payload, separators=(",", ":"))
-    if os.environ.get(RESULT_FILE):
-        Path(os.environ[RESULT_FILE]).write_text(line)
+    line = result_line(payload)
+    if os.environ.get(RESULT_FILE_VARIABLE):
+        Path(os.environ[RESULT_FILE_VARIABLE]).write_text(line)
     print(line)
 
 
-def _fail(error: str, kind: str, stage: str | None, code: int) -> int:
-    _result({"error": error, "permanent": kind != "transient", "kind": kind, "stage": stage})
-    return code
+def _fail(error: str, kind: FailureKind, stage: str | None) -> int:
+    failure = Failure(error, kind, stage)
+    _result(failure.to_json())
+    return failure.exit_code
 
 
 class _Parser(argparse.ArgumentParser):
     """Bad options end like every other failure: a JSON last line, here with exit 3."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        sys.exit(_fail(f"{self.prog}: {message}", "usage", None, EXIT_USAGE))
+        sys.exit(_fail(f"{self.prog}: {message}", FailureKind.USAGE, None))
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only the chosen stage's module is imported: each stage loads only what it needs."""
-    chosen = next((a for a in argv if a in STAGES), None)
+    chosen = _chosen(argv)
     parser = _Parser(
         prog="video-worker",
         description="The media worker of video-pipeline: one command per stage.",
@@ -82,7 +72,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for name, summary in STAGES.items():
+    for name, summary in SUMMARIES.items():
         stage = sub.add_parser(name, help=summary)
         if name != chosen:
             continue
@@ -100,6 +90,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen(argv: list[str]) -> Stage | None:
+    return next((Stage(a) for a in argv if a in SUMMARIES), None)
+
+
 def _etag(value: str) -> str:
     """The ETag without its quotes, as S3 lists it with or without them."""
     etag = value.strip('"')
@@ -108,7 +102,7 @@ def _etag(value: str) -> str:
     return etag
 
 
-def run_stage(args: argparse.Namespace) -> dict:
+def run_stage(args: argparse.Namespace) -> Manifest:
     """Fetch the source, run the stage in a scratch directory, publish its outputs."""
     dest = Location(args.dest)
     started = time.monotonic()
@@ -117,17 +111,20 @@ def run_stage(args: argparse.Namespace) -> dict:
         source = Location(args.source).download(workdir, etag=args.source_etag)
         out = workdir / "out"
         out.mkdir()
-        manifest = args.module.run(args, source=source, out=out, workdir=workdir)
-        manifest = {"stage": args.stage, "source": args.source, "dest": args.dest, **manifest}
-        manifest["seconds"] = round(time.monotonic() - started, 3)
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        manifest["artifacts"] = dest.upload_tree(out)
-    return manifest
+        made: Manifest = args.module.run(args, source=source, out=out, workdir=workdir)
+        manifest = dataclasses.replace(made, source=args.source, dest=args.dest,
+                                       seconds=round(time.monotonic() - started, 3))
+        (out / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2))
+        return dataclasses.replace(manifest, artifacts=dest.upload_tree(out))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except ConfigError as exc:  # a VIDEO_WORKER_* setting that an option's default comes from
+        print(f"video-worker: configuration error: {exc}", file=sys.stderr)
+        return _fail(str(exc), FailureKind.CONFIG, _chosen(argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,
@@ -138,23 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         if killed := _killed_tool(exc):  # the tool died (out of memory?); the input may be fine
             log.error("stage %s failed: %s (not an input error: retried)", args.stage, killed)
-            return _fail(killed, "transient", args.stage, EXIT_RETRY)
+            return _fail(killed, FailureKind.TRANSIENT, args.stage)
         log.error("permanent input error in %s: %s", args.stage, exc)
-        return _fail(str(exc), "input", args.stage, EXIT_PERMANENT)
+        return _fail(str(exc), FailureKind.INPUT, args.stage)
     except SourceChanged as exc:
         log.error("stage %s stopped: %s", args.stage, exc)
-        return _fail(str(exc), "changed", args.stage, EXIT_PERMANENT)
+        return _fail(str(exc), FailureKind.CHANGED, args.stage)
     except UsageError as exc:
         log.error("invalid options for %s: %s", args.stage, exc)
-        return _fail(str(exc), "usage", args.stage, EXIT_USAGE)
+        return _fail(str(exc), FailureKind.USAGE, args.stage)
     except ConfigError as exc:
         log.error("configuration error in %s: %s", args.stage, exc)
-        return _fail(str(exc), "config", args.stage, EXIT_USAGE)
+        return _fail(str(exc), FailureKind.CONFIG, args.stage)
     except Exception as exc:  # noqa: BLE001 - any other failure is worth a retry
         log.exception("stage %s failed", args.stage)
-        return _fail(_killed_tool(exc) or f"{type(exc).__name__}: {exc}", "transient", args.stage, EXIT_RETRY)
-    _result(manifest)
-    return EXIT_OK
+        return _fail(_killed_tool(exc) or f"{type(exc).__name__}: {exc}", FailureKind.TRANSIENT, args.stage)
+    _result(manifest.to_json())
+    return ExitCode.OK
 
 
 def _killed_tool(exc: BaseException) -> str | None:
@@ -169,17 +166,10 @@ def _killed_tool(exc: BaseException) -> str | None:
             break
         if isinstance(seen, FFmpegError) and seen.returncode < 0:
             tool = Path(seen.cmd[0]).name if seen.cmd else "the tool"
-            return (f"{tool} was killed by signal {-seen.returncode} ({_signal_name(-seen.returncode)}; "
+            return (f"{tool} was killed by signal {-seen.returncode} ({signal_name(-seen.returncode)}; "
                     f"out of memory, or stopped){': ' + seen.stderr_tail if seen.stderr_tail else ''}")
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 if __name__ == "__main__":

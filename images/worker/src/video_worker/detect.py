@@ -2,7 +2,7 @@
 
 One ffmpeg process samples frames at a low rate and streams them through the
 model one at a time (the int8 ONNX export has a static batch of 1). Hits are
-linked over time into tracks (tracks.py): one appearance per animal, labelled
+linked over time into tracks (animal_tracks.py): one appearance per animal, labelled
 by the vote of its frames, with its best frame as a thumbnail, and an "animal
 on screen" timeline over all tracks. The defaults (2 frames per second, hits
 from 0.2, tracks from a summed confidence of 0.5) come from the measurement in
@@ -15,16 +15,19 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
-from video_worker import ffmpeg, models, probe, settings, tracks
+from video_contract.manifests import Animal, DetectManifest, Span
+from video_worker import animal_tracks, ffmpeg, models, probe, settings
+from video_worker.animal_tracks import Hit, Track
 from video_worker.errors import ConfigError, UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
-from video_worker.tracks import Hit, Track
+from video_worker.settings import class_names, worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,34 +37,35 @@ THUMBNAIL_JPEG_QUALITY = 90
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=models.option("YOLO_MODEL", models.YOLO_NAMES),
-                        default=settings.get("YOLO_MODEL"),
+    config = worker_settings()
+    parser.add_argument("--model", type=models.option(config.yolo_model, models.YOLO_NAMES),
+                        default=config.yolo_model,
                         help="YOLO weights, .pt or .onnx: the configured model (env VIDEO_WORKER_YOLO_MODEL, any "
                              "path), a name in VIDEO_WORKER_MODEL_DIR, or a standard name that ultralytics "
                              "downloads (yolov8n.pt ... yolo11x.pt, when VIDEO_WORKER_MODEL_DOWNLOADS is true)")
-    parser.add_argument("--classes", type=parse_classes, default=parse_classes(settings.get("DETECT_CLASSES")),
+    parser.add_argument("--classes", type=parse_classes, default=config.detect_classes,
                         help="comma-separated class names to keep (env VIDEO_WORKER_DETECT_CLASSES)")
-    parser.add_argument("--fps", type=settings.positive(float), default=float(settings.get("DETECT_FPS")),
+    parser.add_argument("--fps", type=settings.positive(float), default=config.detect_fps,
                         help="frames sampled per second of video (env VIDEO_WORKER_DETECT_FPS)")
-    parser.add_argument("--conf", type=settings.positive(float), default=float(settings.get("DETECT_CONF")),
+    parser.add_argument("--conf", type=settings.positive(float), default=config.detect_conf,
                         help="minimum confidence of a hit on one frame (env VIDEO_WORKER_DETECT_CONF)")
     parser.add_argument("--min-track-score", type=settings.positive(float),
-                        default=float(settings.get("DETECT_MIN_TRACK_SCORE")),
+                        default=config.detect_min_track_score,
                         help="summed confidence a track needs over its frames to count: one doubtful frame is "
                              "noise (env VIDEO_WORKER_DETECT_MIN_TRACK_SCORE)")
-    parser.add_argument("--imgsz", type=int, default=int(settings.get("DETECT_IMGSZ")),
+    parser.add_argument("--imgsz", type=int, default=config.detect_imgsz,
                         help="model input size; sampled frames are scaled to this long side "
                              "(env VIDEO_WORKER_DETECT_IMGSZ)")
-    parser.add_argument("--device", default=settings.get("DEVICE"),
+    parser.add_argument("--device", default=config.device,
                         help="auto, cpu, cuda or cuda:N; auto picks cuda when onnxruntime (ONNX models) or torch "
                              "(others) sees one "
                              "(env VIDEO_WORKER_DEVICE)")
-    parser.add_argument("--track-gap", type=settings.positive(float), default=float(settings.get("DETECT_TRACK_GAP_S")),
+    parser.add_argument("--track-gap", type=settings.positive(float), default=config.detect_track_gap_s,
                         help="seconds a track may go unseen and still continue "
                              "(env VIDEO_WORKER_DETECT_TRACK_GAP_S)")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> DetectManifest:
     meta = probe.inspect(source)
     width, height = sample_size(meta["video"]["display_width"], meta["video"]["display_height"], args.imgsz)
     detector = load_detector(args.model, args.device, args.imgsz, (height, width))
@@ -86,14 +90,15 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
                         [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
             hits.extend(found)
 
-    linked = tracks.link(hits, min_iou=tracks.LINK_IOU, max_gap_s=args.track_gap)
-    kept = tracks.keep(linked, args.min_track_score)
+    linked = animal_tracks.link(hits, min_iou=animal_tracks.LINK_IOU, max_gap_s=args.track_gap)
+    kept = animal_tracks.keep(linked, args.min_track_score)
     thumbnails = write_thumbnails(kept, scratch, out)
     appearances = [describe(n, track, thumbnail) for n, (track, thumbnail) in enumerate(zip(kept, thumbnails))]
-    on_screen = [{"start_s": a, "end_s": b} for a, b in tracks.on_screen(kept, 1 / args.fps, meta["duration_s"])]
+    on_screen = [Span(start_s=a, end_s=b)
+                 for a, b in animal_tracks.on_screen(kept, 1 / args.fps, meta["duration_s"])]
     ms_per_frame = round(1000 * inference_s / frames, 1) if frames else None
-    labels = sorted({a["label"] for a in appearances})
-    animal_s = round(sum(span["end_s"] - span["start_s"] for span in on_screen), 3)
+    labels = sorted({a.label for a in appearances})
+    animal_s = round(sum(span.end_s - span.start_s for span in on_screen), 3)
     log.info("sampled %d frames at %s fps: %d hits in %d tracks, %d kept (%s), animals on screen %.1f s; "
              "%s ms per frame on %s", frames, args.fps, len(hits), len(linked), len(kept),
              ", ".join(labels) or "none", animal_s, ms_per_frame, device)
@@ -113,8 +118,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "frame_width": width,
         "frame_height": height,
         "ms_per_frame": ms_per_frame,
-        "appearances": appearances,
-        "on_screen": on_screen,
+        "appearances": [a.to_json() for a in appearances],
+        "on_screen": [span.to_json() for span in on_screen],
         "tracks_dropped": len(linked) - len(kept),
         "hits": [
             {"t": h.t, "frame": h.frame, "label": h.label, "confidence": round(h.confidence, 4),
@@ -122,17 +127,17 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
             for h in hits
         ],
     }
-    (out / "detections.json").write_text(json.dumps(detections, indent=2))
-    return {
-        "frames_sampled": frames,
-        "appearances": len(appearances),
-        "labels": labels,
-        "animals": appearances,
-        "on_screen": on_screen,
-        "animal_seconds": animal_s,
-        "ms_per_frame": ms_per_frame,
-        "device": device,
-    }
+    (out / DetectManifest.DETECTIONS).write_text(json.dumps(detections, indent=2))
+    return DetectManifest(
+        frames_sampled=frames,
+        appearances=len(appearances),
+        labels=labels,
+        animals=appearances,
+        on_screen=on_screen,
+        animal_seconds=animal_s,
+        ms_per_frame=ms_per_frame,
+        device=device,
+    )
 
 
 def sample_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -142,10 +147,11 @@ def sample_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def parse_classes(text: str) -> list[str]:
-    classes = [name.strip() for name in text.split(",") if name.strip()]
-    if not classes:
-        raise argparse.ArgumentTypeError("no class names given: expected names such as cat,dog")
-    return classes
+    """An argparse type: ``class_names``, its complaint as the option's."""
+    try:
+        return class_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def class_ids_for(names: dict[int, str], classes: list[str]) -> list[int]:
@@ -177,7 +183,7 @@ class UltralyticsDetector:
         ultralytics_log.propagate = True
         self.device, self.imgsz = device, imgsz
         try:
-            self.model = YOLO(name, task="detect")
+            self.model: Any = YOLO(name, task="detect")
         except TypeError as exc:  # ultralytics' one error for a checkpoint it will not load: damaged, or unsafe
             raise ConfigError(f"the YOLO model {name} cannot be loaded: {exc}") from exc
         self.names: dict[int, str] = self.model.names
@@ -209,7 +215,7 @@ def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, in
 
 def iter_frames(source: Path, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
     """BGR frames sampled at ``fps`` and scaled to ``width`` x ``height``; frame i is at i / fps s."""
-    args = ["-i", source, "-map", "0:v:0", "-vf", f"fps={fps},scale={width}:{height}",
+    args: list[str | Path] = ["-i", source, "-map", "0:v:0", "-vf", f"fps={fps},scale={width}:{height}",
             "-pix_fmt", "bgr24", "-f", "rawvideo", "-"]
     for data in ffmpeg.stream_frames(args, width * height * 3):
         yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
@@ -226,13 +232,15 @@ def write_thumbnails(kept: list[Track], scratch: Path, out: Path) -> list[str]:
         n = counts[track.label] = counts.get(track.label, -1) + 1
         rel = f"thumbnails/{track.label.replace(' ', '_')}_{n:03d}.jpg"
         frame = cv2.imread(str(scratch / f"{best.frame:06d}.jpg"))
+        if frame is None:  # the frame this stage wrote a moment ago is gone or unreadable
+            raise FileNotFoundError(f"cannot read {scratch / f'{best.frame:06d}.jpg'}")
         draw_box(frame, best.box, f"{track.label} {best.confidence:.2f}")
         cv2.imwrite(str(out / rel), frame, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_JPEG_QUALITY])
         paths.append(rel)
     return paths
 
 
-def draw_box(frame: np.ndarray, box: tuple[float, float, float, float], text: str) -> None:
+def draw_box(frame: np.ndarray, box: tuple[float, ...], text: str) -> None:
     """A box and its caption drawn in place with cv2 (ultralytics' plot() downloads a font)."""
     h, w = frame.shape[:2]
     x1, y1, x2, y2 = (int(round(v)) for v in box)
@@ -247,18 +255,18 @@ def draw_box(frame: np.ndarray, box: tuple[float, float, float, float], text: st
     cv2.putText(frame, text, (left + 3, top + 3 + th), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def describe(number: int, track: Track, thumbnail: str) -> dict[str, Any]:
+def describe(number: int, track: Track, thumbnail: str) -> Animal:
     """One appearance: the track's voted label, its span, and its best frame."""
     best = track.best
-    return {
-        "track": number,
-        "label": track.label,
-        "first_s": track.first_s,
-        "last_s": track.last_s,
-        "peak_s": best.t,
-        "peak_confidence": round(best.confidence, 4),
-        "frames_seen": len(track.hits),
-        "votes": {label: round(weight, 4) for label, weight in sorted(track.votes.items())},
-        "thumbnail": thumbnail,
-        "box": list(best.box),
-    }
+    return Animal(
+        track=number,
+        label=track.label,
+        first_s=track.first_s,
+        last_s=track.last_s,
+        peak_s=best.t,
+        peak_confidence=round(best.confidence, 4),
+        frames_seen=len(track.hits),
+        votes={label: round(weight, 4) for label, weight in sorted(track.votes.items())},
+        thumbnail=thumbnail,
+        box=list(best.box),
+    )

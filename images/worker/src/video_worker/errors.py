@@ -1,4 +1,8 @@
-"""The errors that end a stage without a retry, each with its own exit code and kind."""
+"""The four errors that end a stage without a retry, each reported as its own failure kind.
+
+InputError and SourceChanged exit 2, UsageError and ConfigError exit 3 (video_contract.exits); any
+other exception is transient (exit 1, retried).
+"""
 
 from __future__ import annotations
 

@@ -10,12 +10,12 @@ import re
 import shlex
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from video_worker import settings
 from video_worker.errors import ConfigError
+from video_worker.settings import worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,6 @@ def _missing(options: list[str], given: list[str]) -> list[str]:
     return [item for name, value in pairs if name not in given for item in (name, value)]
 
 
-# The tools whose path is a setting; ffmpeg and ffprobe are found on PATH.
-TOOL_SETTINGS = {"PACKAGER": "Shaka Packager"}
 # Why a tool cannot be started that retrying cannot fix: not there, not executable, not for this machine.
 _NOT_RUNNABLE = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.ENOTDIR})
 
@@ -137,15 +135,15 @@ def _starting(tool: str, exc: OSError, cwd: Path | None) -> None:
     """A tool that cannot be started is a configuration error (exit 3), not a retry.
 
     Other OSErrors (out of memory, too many processes) and a missing ``cwd`` stay what they are.
+    The packager's path is a setting (VIDEO_WORKER_PACKAGER); ffmpeg and ffprobe are found on PATH.
     """
     if exc.errno not in _NOT_RUNNABLE or (cwd is not None and exc.filename in (str(cwd), cwd)):
         return
     reason = exc.strerror or type(exc).__name__
     where = "" if os.sep in tool else f"; it is not on PATH ({os.environ.get('PATH', '')})"
-    for name, what in TOOL_SETTINGS.items():
-        if settings.get(name) == tool:
-            raise ConfigError(f"{what} ({tool!r}) cannot be run: {reason}{where}; "
-                              f"set VIDEO_WORKER_{name} to its path") from exc
+    if tool == worker_settings().packager:
+        raise ConfigError(f"Shaka Packager ({tool!r}) cannot be run: {reason}{where}; "
+                          "set VIDEO_WORKER_PACKAGER to its path") from exc
     raise ConfigError(f"{tool} cannot be run: {reason}{where}; install it, or put its directory on PATH") from exc
 
 
@@ -154,7 +152,8 @@ def redact(text: str) -> str:
     return SECRET.sub(r"\1***", text)
 
 
-def stream_frames(args: Sequence[str | Path], frame_bytes: int, *, cwd: Path | None = None) -> Iterator[bytes]:
+def stream_frames(args: Sequence[str | Path], frame_bytes: int, *,
+                  cwd: Path | None = None) -> Generator[bytes, None, None]:
     """Run ffmpeg writing raw frames to stdout and yield them one at a time.
 
     ``run(capture_stdout=True)`` would hold every frame of a long video in memory.
@@ -167,14 +166,16 @@ def stream_frames(args: Sequence[str | Path], frame_bytes: int, *, cwd: Path | N
         except OSError as exc:
             _starting(cmd[0], exc, cwd)
             raise
+        stdout = proc.stdout
+        assert stdout is not None  # stdout=PIPE
         try:
-            while len(frame := proc.stdout.read(frame_bytes)) == frame_bytes:
+            while len(frame := stdout.read(frame_bytes)) == frame_bytes:
                 yield frame
         except BaseException:  # the consumer stopped early or failed: ffmpeg's work is moot
             proc.kill()
             raise
         finally:
-            proc.stdout.close()
+            stdout.close()
             returncode = proc.wait()
         if returncode != 0:
             stderr.seek(0)
@@ -188,4 +189,5 @@ def ffprobe_json(path: Path, *extra: str) -> dict[str, Any]:
         tool="ffprobe",
         capture_stdout=True,
     )
-    return json.loads(out or b"{}")
+    info: dict[str, Any] = json.loads(out or b"{}")
+    return info

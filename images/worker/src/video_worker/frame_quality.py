@@ -17,6 +17,7 @@ import bisect
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -92,7 +93,7 @@ def poster_score(stats: FrameStats, subject: float = 0.0) -> float:
 
 def choose_poster(stats: list[FrameStats], times: list[float], subjects: Subjects) -> tuple[int, float, str | None]:
     """The best poster among the scanned frames: its index, score and the animal it shows (or None)."""
-    best = (-1.0, 0, None)
+    best: tuple[float, int, str | None] = (-1.0, 0, None)
     for i, (frame, t) in enumerate(zip(stats, times)):
         weight, label = subjects.at(t)
         score = poster_score(frame, weight)
@@ -132,7 +133,7 @@ def motion_starts(stats: list[FrameStats], times: list[float], subjects: Subject
 class Subjects:
     """Where detect followed an animal: for a time, how strongly a frame there shows one (0..1)."""
 
-    def __init__(self, detections: dict | None = None) -> None:
+    def __init__(self, detections: dict[str, Any] | None = None) -> None:
         hits: list[tuple[float, float, str]] = []  # (t, weight, label), in time order
         self.reach = 0.0
         if detections:

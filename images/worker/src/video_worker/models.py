@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from video_worker import settings
 from video_worker.errors import UsageError
+from video_worker.settings import worker_settings
 
 # Detection weights ultralytics downloads from its GitHub release by name (ultralytics.utils.downloads).
 YOLO_NAMES = tuple(f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in "nsmlx")
@@ -57,18 +57,16 @@ def resolve(name: str, *, configured: str, model_dir: Path, standard: Collection
     )
 
 
-def downloads() -> bool:
-    return settings.get("MODEL_DOWNLOADS").strip().lower() == "true"
-
-
-def option(setting: str, standard: Collection[str]) -> Callable[[str], str]:
-    """An argparse type for ``--model``: ``resolve`` against the worker's settings, so a refused name
-    ends the run at parsing (exit 3), before anything is fetched or loaded."""
+def option(configured: str, standard: Collection[str]) -> Callable[[str], str]:
+    """An argparse type for ``--model``: ``resolve`` against the worker's settings (``configured``: the
+    stage's configured model), so a refused name ends the run at parsing (exit 3), before anything is
+    fetched or loaded."""
 
     def parse(name: str) -> str:
+        config = worker_settings()
         try:
-            return resolve(name, configured=settings.get(setting), model_dir=Path(settings.get("MODEL_DIR")),
-                           standard=standard, downloads=downloads())
+            return resolve(name, configured=configured, model_dir=config.model_dir,
+                           standard=standard, downloads=config.model_downloads)
         except UsageError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -79,6 +77,6 @@ def load_safely() -> None:
     """Call before a model library is imported (each reads these when imported): ultralytics unpickles
     only its own checkpoint classes (weights_only), and without downloads no hub is asked for anything."""
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
-    if not downloads():
+    if not worker_settings().model_downloads:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["YOLO_OFFLINE"] = "1"

@@ -28,7 +28,7 @@ MAX_WH = 7680  # offsets boxes by class so one NMS call never merges boxes of tw
 
 @dataclass(frozen=True)
 class Box:
-    xyxy: tuple[float, float, float, float]
+    xyxy: tuple[float, ...]  # x1, y1, x2, y2
     confidence: float
     class_id: int
 
@@ -42,7 +42,7 @@ class OnnxDetector:
         if device == "auto":
             device = "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
         self.device = device
-        providers = ["CPUExecutionProvider"]
+        providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
         if device != "cpu":
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
         self.session = onnxruntime.InferenceSession(path, providers=providers)

@@ -21,8 +21,8 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
 
+from video_contract.manifests import PackageManifest, StreamRendition, StreamSubtitles, TranscodeManifest
 from video_worker import ffmpeg, languages, settings
 from video_worker.errors import UsageError
 from video_worker.storage import Location
@@ -36,8 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subtitles", action="append", default=[], metavar="LANG=URI",
                         help="a WebVTT track and its language, e.g. "
                              "en=s3://bucket/work/id/transcribe/subtitles.vtt (repeatable)")
-    parser.add_argument("--segment-seconds", type=settings.positive(int), default=int(settings.get("SEGMENT_S")),
-                        help="segment length, a multiple of the ladder's keyframe interval (env VIDEO_WORKER_SEGMENT_S)")
+    parser.add_argument("--segment-seconds", type=settings.positive(int),
+                        default=settings.worker_settings().segment_s,
+                        help="segment length, a multiple of the ladder's keyframe interval "
+                             "(env VIDEO_WORKER_SEGMENT_S)")
     parser.add_argument("--key", metavar="URI",
                         help="CENC-encrypt with the ClearKey key in this private JSON object: "
                              '{"key_id": hex, "key": hex}')
@@ -73,26 +75,26 @@ def _subtitle_tracks(specs: list[str], workdir: Path) -> list[tuple[str, Path]]:
     return tracks
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> PackageManifest:
     try:
-        ladder = json.loads(source.read_text())
-        renditions = ladder["renditions"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"--source {args.source} is not a transcode manifest.json") from exc
-    keyframe_s = float(ladder.get("keyframe_interval_s") or settings.get("KEYFRAME_INTERVAL_S"))
+        ladder = TranscodeManifest.from_json(json.loads(source.read_text()))
+    except ValueError as exc:  # not JSON, or a ManifestError naming the field
+        raise UsageError(f"--source {args.source} is not a transcode manifest.json: {exc}") from exc
+    renditions = ladder.renditions
+    keyframe_s = ladder.keyframe_interval_s
     if args.segment_seconds % keyframe_s:
         raise UsageError(f"--segment-seconds {args.segment_seconds} is not a multiple of the ladder's "
                          f"{keyframe_s} s keyframe interval")
     key = clearkey(args.key, workdir) if args.key else None
     prefix = Location(args.source.rsplit("/", 1)[0] if "/" in args.source else ".")
-    files = {r["name"]: Location(prefix.join(r["file"])).download(workdir / r["name"]).resolve() for r in renditions}
+    files = {r.name: Location(prefix.join(r.file)).download(workdir / r.name).resolve() for r in renditions}
     protect = ",drm_label=CONTENT" if key else ""
 
-    streams = [f"in={files[r['name']]},stream=video,init_segment={r['name']}/init.mp4,"
-               f"segment_template={r['name']}/$Number$.m4s,playlist_name={r['name']}.m3u8{protect}"
+    streams = [f"in={files[r.name]},stream=video,init_segment={r.name}/init.mp4,"
+               f"segment_template={r.name}/$Number$.m4s,playlist_name={r.name}.m3u8{protect}"
                for r in renditions]
-    if ladder.get("has_audio"):
-        streams.append(f"in={files[renditions[0]['name']]},stream=audio,init_segment=audio/init.mp4,"
+    if ladder.has_audio:
+        streams.append(f"in={files[renditions[0].name]},stream=audio,init_segment=audio/init.mp4,"
                        f"segment_template=audio/$Number$.m4s,playlist_name=audio.m3u8,"
                        f"hls_group_id=audio,hls_name=Audio{protect}")
     subtitles = _subtitle_tracks(args.subtitles, workdir)
@@ -102,26 +104,26 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
                        f"segment_template=subtitles-{language}/$Number$.vtt,"
                        f"playlist_name=subtitles-{language}.m3u8,hls_group_id=subtitles,"
                        f"hls_name={label},dash_label={label}")
-    options = ["--segment_duration", str(args.segment_seconds),
+    options: list[str | Path] = ["--segment_duration", str(args.segment_seconds),
                "--mpd_output", "manifest.mpd", "--hls_master_playlist_output", "master.m3u8"]
     if key:
         options += ["--enable_raw_key_encryption", "--protection_scheme", "cenc", "--clear_lead", "0",
                     "--protection_systems", "CommonSystem", "--flagfile", _key_flagfile(key, workdir)]
-    ffmpeg.run([*streams, *options], tool=settings.get("PACKAGER"), cwd=out)
+    ffmpeg.run([*streams, *options], tool=settings.worker_settings().packager, cwd=out)
 
     packaged = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     ladder_bytes = sum(path.stat().st_size for path in files.values())
-    return {
-        "hls": "master.m3u8",
-        "dash": "manifest.mpd",
-        "renditions": [{k: r[k] for k in ("name", "width", "height")} for r in renditions],
-        "audio": bool(ladder.get("has_audio")),
-        "subtitles": [{"language": language, "name": languages.name(language),
-                       "playlist": f"subtitles-{language}.m3u8"} for language, _ in subtitles],
-        "segment_seconds": args.segment_seconds,
-        "encrypted": key is not None,
-        "key_id": key[0] if key else None,
-        "size_bytes": packaged,
-        "ladder_bytes": ladder_bytes,
-        "size_overhead": round(packaged / ladder_bytes - 1, 4) if ladder_bytes else None,
-    }
+    return PackageManifest(
+        hls="master.m3u8",
+        dash="manifest.mpd",
+        renditions=[StreamRendition(name=r.name, width=r.width, height=r.height) for r in renditions],
+        audio=ladder.has_audio,
+        subtitles=[StreamSubtitles(language=language, name=languages.name(language),
+                                   playlist=f"subtitles-{language}.m3u8") for language, _ in subtitles],
+        segment_seconds=args.segment_seconds,
+        encrypted=key is not None,
+        key_id=key[0] if key else None,
+        size_bytes=packaged,
+        ladder_bytes=ladder_bytes,
+        size_overhead=round(packaged / ladder_bytes - 1, 4) if ladder_bytes else None,
+    )

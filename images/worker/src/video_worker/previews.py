@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from video_contract.manifests import Gif, Poster, PreviewsManifest, Storyboard
 from video_worker import ffmpeg, frame_quality, probe, settings
 from video_worker.frame_quality import FrameStats, Subjects
 from video_worker.storage import Location
@@ -54,7 +55,8 @@ THUMBS_DIR = "storyboard-thumbs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--label-every", type=settings.positive(int), default=int(settings.get("LABEL_EVERY_N")),
+    parser.add_argument("--label-every", type=settings.positive(int),
+                        default=settings.worker_settings().label_every_n,
                         help="keep every Nth frame for labelling (env VIDEO_WORKER_LABEL_EVERY_N)")
     parser.add_argument("--labelling-dest", default="",
                         help="put labelling frames under this s3://bucket/prefix/ or directory "
@@ -67,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "prefers a frame that shows a detected animal")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> PreviewsManifest:
     meta = probe.inspect(source)
     duration = meta["duration_s"]
     size = (meta["video"]["display_width"], meta["video"]["display_height"])
@@ -87,19 +89,16 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     uploaded = prefix.upload_tree(workdir / LABELLING)
     labelling = {**scan.labelling, "prefix": prefix.uri, "index": uploaded["index.json"]}
 
-    return {
-        "duration_s": duration,
-        "width": size[0],
-        "height": size[1],
-        "poster": poster,
-        "gifs": gifs,
-        "storyboard": storyboard,
-        "labelling": labelling,
-        "sizes": {
-            p.relative_to(out).as_posix(): p.stat().st_size
-            for p in sorted(out.iterdir()) if p.is_file()
-        },
-    }
+    return PreviewsManifest(
+        duration_s=duration,
+        width=size[0],
+        height=size[1],
+        poster=poster,
+        gifs=gifs,
+        storyboard=storyboard,
+        labelling=labelling,
+        sizes={p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()},
+    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def fit(size: tuple[int, int], max_width: int) -> tuple[int, int]:
     return w, max(2, round(height * w / width / 2) * 2)
 
 
-def make_poster(source: Path, path: Path, size: tuple[int, int], scan: Scan, subjects: Subjects) -> dict[str, Any]:
+def make_poster(source: Path, path: Path, size: tuple[int, int], scan: Scan, subjects: Subjects) -> Poster:
     """The best-scored scanned frame (frame_quality), extracted at poster size.
 
     The seek starts half a frame early: ``-ss`` keeps the first frame at or after it, the chosen one.
@@ -133,11 +132,11 @@ def make_poster(source: Path, path: Path, size: tuple[int, int], scan: Scan, sub
         ffmpeg.run(["-i", source, "-map", "0:v:0", "-vf", f"scale={w}:{h},setsar=1", "-frames:v", "1",
                     "-q:v", "2", path])
     log.info("poster at %.2f s (score %.3f%s)", at, score, f", shows a {animal}" if animal else "")
-    return {"file": path.name, "width": w, "height": h, "time_s": at, "score": round(score, 4), "animal": animal}
+    return Poster(file=path.name, width=w, height=h, time_s=at, score=round(score, 4), animal=animal)
 
 
 def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int], scan: Scan,
-              subjects: Subjects) -> list[dict[str, Any]]:
+              subjects: Subjects) -> list[Gif]:
     """Looping teasers: a few short snippets, each starting at a good frame where the picture moves
     (frame_quality).
 
@@ -166,8 +165,8 @@ def make_gifs(source: Path, out: Path, duration: float, size: tuple[int, int], s
                      f"[a{i}]palettegen=max_colors={colours}:stats_mode=diff[p{i}];"
                      f"[b{i}][p{i}]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[o{i}]")
         outputs += ["-map", f"[o{i}]", "-loop", "0", out / name]
-        gifs.append({"file": name, "width": w, "height": h, "fps": GIF_FPS, "snippets": count,
-                     "starts_s": [round(t, 3) for t in starts], "seconds": round(count * length, 3)})
+        gifs.append(Gif(file=name, width=w, height=h, fps=GIF_FPS, snippets=count,
+                        starts_s=[round(t, 3) for t in starts], seconds=round(count * length, 3)))
     ffmpeg.run([*inputs, "-filter_complex", ";".join(graph), *outputs])
     return gifs
 
@@ -253,7 +252,7 @@ def _frame_times(path: Path) -> list[float]:
 
 def make_storyboard(
     thumbs_dir: Path, out: Path, duration: float, interval: float, thumb: tuple[int, int],
-) -> dict[str, Any]:
+) -> Storyboard:
     """Sprite sheets of the thumbnails and a WebVTT thumbnails track pointing into them.
 
     Players (video.js, Plyr, JW Player, ...) show the cue's tile over the seek
@@ -284,14 +283,14 @@ def make_storyboard(
         lines += [f"{timestamp(k * interval)} --> {timestamp(end)}",
                   f"{names[sheet]}#xywh={column * w},{row * h},{w},{h}", ""]
     (out / VTT).write_text("\n".join(lines))
-    return {
-        "sprites": names,
-        "vtt": VTT,
-        "interval_s": interval,
-        "tiles": count,
-        "tile_width": w,
-        "tile_height": h,
-        "columns": columns,
-        "rows": rows,
-    }
+    return Storyboard(
+        sprites=names,
+        vtt=VTT,
+        interval_s=interval,
+        tiles=count,
+        tile_width=w,
+        tile_height=h,
+        columns=columns,
+        rows=rows,
+    )
 

@@ -15,8 +15,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from video_worker import ffmpeg, settings, sniff
+from video_contract.manifests import ProbeManifest
+from video_worker import ffmpeg, sniff
 from video_worker.errors import InputError
+from video_worker.settings import worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +31,29 @@ class Limits:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-duration", type=float, default=float(settings.get("MAX_DURATION_S")),
+    config = worker_settings()
+    parser.add_argument("--max-duration", type=float, default=config.max_duration_s,
                         help="longest accepted video in seconds (env VIDEO_WORKER_MAX_DURATION_S)")
-    parser.add_argument("--max-long-side", type=int, default=int(settings.get("MAX_LONG_SIDE")),
+    parser.add_argument("--max-long-side", type=int, default=config.max_long_side,
                         help="largest accepted long side in pixels (env VIDEO_WORKER_MAX_LONG_SIDE)")
-    parser.add_argument("--max-short-side", type=int, default=int(settings.get("MAX_SHORT_SIDE")),
+    parser.add_argument("--max-short-side", type=int, default=config.max_short_side,
                         help="largest accepted short side in pixels (env VIDEO_WORKER_MAX_SHORT_SIDE)")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> ProbeManifest:
     meta = inspect(source, Limits(args.max_duration, args.max_long_side, args.max_short_side))
-    (out / "metadata.json").write_text(json.dumps(meta, indent=2))
+    (out / ProbeManifest.METADATA).write_text(json.dumps(meta, indent=2))
     video, audio = meta["video"], meta["audio"]
-    return {
-        "duration_s": meta["duration_s"],
-        "width": video["display_width"],
-        "height": video["display_height"],
-        "fps": video["fps"],
-        "video_codec": video["codec"],
-        "audio_codec": audio["codec"] if audio else None,
-        "has_audio": audio is not None,
-        "metadata": meta,
-    }
+    return ProbeManifest(
+        duration_s=meta["duration_s"],
+        width=video["display_width"],
+        height=video["display_height"],
+        fps=video["fps"],
+        video_codec=video["codec"],
+        audio_codec=audio["codec"] if audio else None,
+        has_audio=audio is not None,
+        metadata=meta,
+    )
 
 
 def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
@@ -128,7 +131,7 @@ CODEC_NAMES = {"mp3": "MP3", "aac": "AAC", "opus": "Opus", "vorbis": "Vorbis", "
                "alac": "ALAC", "ac3": "AC-3", "eac3": "E-AC-3", "wmav2": "WMA"}
 
 
-def _is_still_image(path: Path, fmt: dict, video: dict, what: sniff.Sniff) -> bool:
+def _is_still_image(path: Path, fmt: dict[str, Any], video: dict[str, Any], what: sniff.Sniff) -> bool:
     """An image format, or a GIF/PNG/WebP with one frame (an animated one is a video)."""
     name = fmt.get("format_name") or ""
     if name == "image2" or name.endswith("_pipe"):
@@ -138,15 +141,17 @@ def _is_still_image(path: Path, fmt: dict, video: dict, what: sniff.Sniff) -> bo
     return False
 
 
-def _frame_count(path: Path, video: dict) -> int:
+def _frame_count(path: Path, video: dict[str, Any]) -> int:
     frames = _int(video.get("nb_frames"))
     if frames is None:
         out = ffmpeg.ffprobe_json(path, "-count_packets", "-select_streams", "v:0")
-        frames = _int(next(iter(out.get("streams", [])), {}).get("nb_read_packets")) or 0
+        first: dict[str, Any] = next(iter(out.get("streams", [])), {})
+        frames = _int(first.get("nb_read_packets")) or 0
     return frames
 
 
-def _no_video_reason(fmt: dict, streams: list[dict], audio: dict | None, what: sniff.Sniff) -> str:
+def _no_video_reason(fmt: dict[str, Any], streams: list[dict[str, Any]], audio: dict[str, Any] | None,
+                     what: sniff.Sniff) -> str:
     if audio is not None:
         container = AUDIO_CONTAINERS.get((fmt.get("format_name") or "").split(",")[0])
         if what.kind == "media" and (container is None or what.name in sniff.MP4_FAMILY):
@@ -199,7 +204,7 @@ def _cut_reason(path: Path, what: sniff.Sniff, fallback: str) -> str:
     return f"{fallback}: the {name} is truncated (it ends after its header) or corrupt."
 
 
-def _video_fields(s: dict) -> dict[str, Any]:
+def _video_fields(s: dict[str, Any]) -> dict[str, Any]:
     width, height = int(s.get("width") or 0), int(s.get("height") or 0)
     if width <= 0 or height <= 0:
         raise InputError("The video stream has no picture size; the file is corrupt.")
@@ -223,7 +228,7 @@ def _video_fields(s: dict) -> dict[str, Any]:
     }
 
 
-def _audio_fields(s: dict) -> dict[str, Any]:
+def _audio_fields(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "codec": s.get("codec_name"),
         "channels": _int(s.get("channels")),
@@ -233,7 +238,7 @@ def _audio_fields(s: dict) -> dict[str, Any]:
     }
 
 
-def _rotation(s: dict) -> int:
+def _rotation(s: dict[str, Any]) -> int:
     """Clockwise display rotation in degrees (0, 90, 180, 270)."""
     for side in s.get("side_data_list", []):
         if "rotation" in side:
@@ -241,7 +246,7 @@ def _rotation(s: dict) -> int:
     return int(_float(s.get("tags", {}).get("rotate")) or 0) % 360
 
 
-def _check_limits(meta: dict, limits: Limits) -> None:
+def _check_limits(meta: dict[str, Any], limits: Limits) -> None:
     if meta["duration_s"] > limits.max_duration_s:
         raise InputError(
             f"The video is {meta['duration_s']:.0f} s long, over the limit of "
@@ -256,7 +261,7 @@ def _check_limits(meta: dict, limits: Limits) -> None:
 
 
 def _check_decodes(
-    path: Path, what: sniff.Sniff, video: dict, video_end: float, declared: float
+    path: Path, what: sniff.Sniff, video: dict[str, Any], video_end: float, declared: float
 ) -> Packets | None:
     """Decode one frame at the start and one a second before the video's end: catches truncated
     and undecodable files. The video's own end, not the file's: audio may run on after it.
@@ -292,7 +297,7 @@ def _check_decodes(
     )
 
 
-def _decodes_at(path: Path, t: float, video: dict) -> bool:
+def _decodes_at(path: Path, t: float, video: dict[str, Any]) -> bool:
     """Whether a picture comes out after seeking to ``t`` seconds from the file's start."""
     try:
         frame = ffmpeg.run(
@@ -325,18 +330,18 @@ def _tolerance(duration: float) -> float:
     return max(0.5, 0.02 * duration)
 
 
-def _without_start_offset(duration: float, fmt: dict, streams: list[dict]) -> float:
+def _without_start_offset(duration: float, fmt: dict[str, Any], streams: list[dict[str, Any]]) -> float:
     """The content's length when the header's duration counts from 0 but the timestamps start
     later (an MP4 whose edit list starts at 10 s says 12 s for 2 s of video)."""
     start = _float(fmt.get("start_time")) or 0.0
-    ends = [_float(s.get("start_time")) + _float(s.get("duration")) for s in streams
-            if _float(s.get("start_time")) is not None and _float(s.get("duration")) is not None]
+    spans = [(_float(s.get("start_time")), _float(s.get("duration"))) for s in streams]
+    ends = [begin + length for begin, length in spans if begin is not None and length is not None]
     if start > _tolerance(duration) and ends and abs(max(ends) - duration) <= _tolerance(duration):
         return max(ends) - start
     return duration
 
 
-def _video_end(fmt: dict, video: dict) -> float | None:
+def _video_end(fmt: dict[str, Any], video: dict[str, Any]) -> float | None:
     """Where the video stream ends, in seconds from the file's start, when the header says."""
     length = _float(video.get("duration"))
     if length is None:

@@ -3,64 +3,129 @@
 Model settings default to the standard model names so that a machine with
 internet downloads them as usual; tests and air-gapped hosts point them at
 local files instead. Which other models ``--model`` may name: models.py.
+
+The variables are read and checked once per process (``worker_settings``), before any option
+uses them: a bad value is a ``ConfigError`` (exit 3) that names the variable and what it takes.
+An empty variable counts as unset.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import re
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-ANIMAL_CLASSES = "bird,cat,dog,horse,sheep,cow,elephant,bear,zebra,giraffe"
+from pydantic import AfterValidator, BeforeValidator, PositiveFloat, PositiveInt, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_DEFAULTS: dict[str, str] = {
+from video_worker.errors import ConfigError
+
+PREFIX = "VIDEO_WORKER_"
+ANIMAL_CLASSES = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                       "veryslow", "placebo"]
+WhisperEngine = Literal["faster-whisper", "openai-whisper"]
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+MIN_RUNG = 64  # pixels: smaller renditions are no use to anyone
+
+
+def ladder_rungs(text: str) -> list[int]:
+    """Rungs from ``1080,720,480``: distinct even sizes of at least 64 pixels, largest first."""
+    try:
+        rungs = sorted({int(x) for x in str(text).replace(" ", "").split(",") if x}, reverse=True)
+    except ValueError:
+        rungs = []
+    if not rungs or any(r < MIN_RUNG or r % 2 for r in rungs):
+        raise ValueError(f"invalid ladder {text!r}: expected even pixel sizes such as 1080,720,480")
+    return rungs
+
+
+def class_names(text: str) -> list[str]:
+    """Names from ``cat, dog``: stripped, at least one."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ValueError("no class names given: expected names such as cat,dog")
+    return names
+
+
+def _names(value: object) -> object:
+    return class_names(value) if isinstance(value, str) else value
+
+
+def _device(value: str) -> str:
+    if not DEVICE.fullmatch(value):
+        raise ValueError("expected auto, cpu, cuda or cuda:N")
+    return value
+
+
+def _ladder(value: object) -> object:
+    return ladder_rungs(value) if isinstance(value, str) else value
+
+
+class WorkerSettings(BaseSettings):
+    """Every VIDEO_WORKER_* setting, typed; field ``crf`` is ``VIDEO_WORKER_CRF``."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, frozen=True)
+
     # limits
-    "MAX_DURATION_S": "14400",
-    "MAX_LONG_SIDE": "7680",
-    "MAX_SHORT_SIDE": "4320",
+    max_duration_s: PositiveFloat = 14400
+    max_long_side: PositiveInt = 7680
+    max_short_side: PositiveInt = 4320
     # transcode
-    "LADDER": "1080,720,480,360",
-    "CRF": "23",
-    "PRESET": "veryfast",
-    "AUDIO_BITRATE": "128k",
-    "KEYFRAME_INTERVAL_S": "2",
-    "SPLIT_OVER_S": "240",
-    "CLIP_LENGTH_S": "120",
+    ladder: Annotated[list[int], NoDecode, BeforeValidator(_ladder)] = [1080, 720, 480, 360]
+    crf: int = 23
+    preset: X264Preset = "veryfast"
+    audio_bitrate: str = "128k"
+    keyframe_interval_s: PositiveFloat = 2.0
+    split_over_s: float = 240.0  # 0 never splits
+    clip_length_s: PositiveFloat = 120.0
     # transcribe
-    "WHISPER_ENGINE": "faster-whisper",
-    "WHISPER_MODEL": "base",
-    "WHISPER_LANGUAGE": "",
-    "WHISPER_COMPUTE_TYPE": "",
-    "WHISPER_BEAM_SIZE": "5",
-    "WHISPER_TRANSLATE": "true",
+    whisper_engine: WhisperEngine = "faster-whisper"
+    whisper_model: str = "base"
+    whisper_language: str = ""
+    whisper_compute_type: str = ""
+    whisper_beam_size: PositiveInt = 5
+    whisper_translate: bool = True
     # detect
-    "YOLO_MODEL": "yolov8n.pt",
-    "DETECT_CLASSES": ANIMAL_CLASSES,
-    "DETECT_FPS": "2",
-    "DETECT_CONF": "0.2",
-    "DETECT_MIN_TRACK_SCORE": "0.5",
-    "DETECT_TRACK_GAP_S": "2",
-    "DETECT_IMGSZ": "640",
-    # which models --model may name besides the configured ones (models.py): a bare name in MODEL_DIR
-    # (the image's model cache and working directory), or, with MODEL_DOWNLOADS,
+    yolo_model: str = "yolov8n.pt"
+    detect_classes: Annotated[list[str], NoDecode, BeforeValidator(_names)] = list(ANIMAL_CLASSES)
+    detect_fps: PositiveFloat = 2.0
+    detect_conf: PositiveFloat = 0.2
+    detect_min_track_score: PositiveFloat = 0.5
+    detect_track_gap_s: PositiveFloat = 2.0
+    detect_imgsz: PositiveInt = 640
+    # which models --model may name besides the configured ones (models.py): a bare name in model_dir
+    # (the image's model cache and working directory), or, with model_downloads,
     # a standard name its library fetches from its own source
-    "MODEL_DIR": "/models",
-    "MODEL_DOWNLOADS": "true",
+    model_dir: Path = Path("/models")
+    model_downloads: bool = True
     # previews
-    "LABEL_EVERY_N": "10",
+    label_every_n: PositiveInt = 10
     # package
-    "PACKAGER": "packager",
-    "SEGMENT_S": "4",
-    # everything that runs a model
-    "DEVICE": "auto",
-}
+    packager: str = "packager"
+    segment_s: PositiveInt = 4
+    # everything that runs a model: auto, cpu, cuda or cuda:N
+    device: Annotated[str, AfterValidator(_device)] = "auto"
 
 
-def get(name: str) -> str:
-    """The setting ``name``: ``$VIDEO_WORKER_<name>`` if set and non-empty, else the default."""
-    value = os.environ.get(f"VIDEO_WORKER_{name}", "")
-    return value if value != "" else _DEFAULTS[name]
+@cache
+def worker_settings() -> WorkerSettings:
+    """The settings of this process, read from the environment the first time they are asked for."""
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_problem(error) for error in exc.errors())) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """``VIDEO_WORKER_CRF='abc': Input should be a valid integer, ...``: the variable, its value, what it takes."""
+    name = PREFIX + str(error["loc"][0]).upper() if error["loc"] else PREFIX + "*"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}={error['input']!r}: {message}"
 
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from video_worker.errors import InputError, SourceChanged, UsageError
 
@@ -84,7 +85,7 @@ class Location:
         return str(Path(self.uri) / name)
 
     @cached_property
-    def _s3(self):
+    def _s3(self) -> Any:  # a boto3 S3 client
         import boto3
 
         return boto3.client("s3")

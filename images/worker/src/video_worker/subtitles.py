@@ -16,8 +16,15 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from video_contract import manifests
 from video_worker.caption_norms import (
-    MAX_CPS, MAX_CUE_S, MAX_LINE_CHARS, MAX_LINES, MIN_CUE_S, min_gap_s, reading_chars,
+    MAX_CPS,
+    MAX_CUE_S,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    MIN_CUE_S,
+    min_gap_s,
+    reading_chars,
 )
 from video_worker.linebreak import CLAUSE, SENTENCE_END, Breaker
 
@@ -196,12 +203,14 @@ def relined(text: str, breaker: Breaker) -> tuple[str, ...]:
 
 
 def cues_json(cues: list[Cue]) -> str:
-    """The cues as data (start, end, lines), for stages that change their text and keep their times."""
-    return json.dumps([{"start": c.start, "end": c.end, "lines": list(c.lines)} for c in cues], ensure_ascii=False)
+    """The cues as data (the contract's ``cues.json``), for stages that change their text and keep their times."""
+    records = [manifests.Cue(start=c.start, end=c.end, lines=list(c.lines)).to_json() for c in cues]
+    return json.dumps(records, ensure_ascii=False)
 
 
 def cues_from_json(text: str) -> list[Cue]:
-    return [Cue(c["start"], c["end"], tuple(c["lines"])) for c in json.loads(text)]
+    """``cues_json``'s cues; a ManifestError naming the cue and field when the file is not that."""
+    return [Cue(c.start, c.end, tuple(c.lines)) for c in manifests.read_cues(json.loads(text))]
 
 
 def _force_wrap(text: str) -> tuple[str, ...]:
@@ -237,4 +246,4 @@ def to_srt(cues: list[Cue]) -> str:
 
 
 def _plain(line: str) -> str:
-    return line.translate(str.maketrans({"{": "(", "}": ")", "\\": "/", "<": "‹", ">": "›"}))
+    return line.translate(str.maketrans("{}\\<>", "()/‹›"))

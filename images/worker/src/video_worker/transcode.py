@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
-from video_worker import ffmpeg, probe, settings
+from video_contract.manifests import Rendition, TranscodeManifest
+from video_worker import ffmpeg, probe
+from video_worker.settings import X264Preset, ladder_rungs, positive, worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +25,25 @@ MAX_FPS = 60
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ladder", type=parse_ladder, default=parse_ladder(settings.get("LADDER")),
+    config = worker_settings()
+    parser.add_argument("--ladder", type=parse_ladder, default=config.ladder,
                         help="rungs as short-side pixels, never above the source (env VIDEO_WORKER_LADDER)")
-    parser.add_argument("--crf", type=int, default=int(settings.get("CRF")),
+    parser.add_argument("--crf", type=int, default=config.crf,
                         help="x264 constant rate factor (env VIDEO_WORKER_CRF)")
-    parser.add_argument("--preset", default=settings.get("PRESET"),
+    parser.add_argument("--preset", choices=get_args(X264Preset), default=config.preset,
                         help="x264 preset (env VIDEO_WORKER_PRESET)")
-    parser.add_argument("--audio-bitrate", default=settings.get("AUDIO_BITRATE"),
+    parser.add_argument("--audio-bitrate", default=config.audio_bitrate,
                         help="AAC bitrate (env VIDEO_WORKER_AUDIO_BITRATE)")
-    parser.add_argument("--keyframe-interval", type=float, default=float(settings.get("KEYFRAME_INTERVAL_S")),
+    parser.add_argument("--keyframe-interval", type=positive(float), default=config.keyframe_interval_s,
                         help="seconds between forced keyframes (env VIDEO_WORKER_KEYFRAME_INTERVAL_S)")
-    parser.add_argument("--split-over", type=float, default=float(settings.get("SPLIT_OVER_S")),
+    parser.add_argument("--split-over", type=float, default=config.split_over_s,
                         help="cut videos longer than this many seconds into clips; 0 disables "
                              "(env VIDEO_WORKER_SPLIT_OVER_S)")
-    parser.add_argument("--clip-length", type=float, default=float(settings.get("CLIP_LENGTH_S")),
+    parser.add_argument("--clip-length", type=float, default=config.clip_length_s,
                         help="clip length in seconds (env VIDEO_WORKER_CLIP_LENGTH_S)")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> TranscodeManifest:
     meta = probe.inspect(source)
     video = meta["video"]
     sizes = ladder_sizes(video["display_width"], video["display_height"], args.ladder)
@@ -52,33 +55,31 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     audio = workdir / "audio.m4a" if has_audio else None
     ffmpeg.run(_ladder_command(source, sizes, pictures, audio, args, video["fps"]))
     for picture, path in zip(pictures, outputs):
-        sound = ["-i", audio, "-map", "1:a"] if audio else []
+        sound: list[str | Path] = ["-i", audio, "-map", "1:a"] if audio else []
         ffmpeg.run(["-i", picture, *sound, "-map", "0:v", "-c", "copy", "-movflags", "+faststart", path])
 
     renditions = [_describe(path, out, rung) for (rung, _, _), path in zip(sizes, outputs)]
-    clips: list[str] = []
+    clips: list[Path] = []
     if args.split_over > 0 and meta["duration_s"] > args.split_over:
         clips = split_clips(outputs[0], out / "clips", args.clip_length)
-    return {
-        "duration_s": meta["duration_s"],
-        "source_width": video["display_width"],
-        "source_height": video["display_height"],
-        "renditions": renditions,
-        "top": renditions[0]["file"],
-        "clips": [p.relative_to(out).as_posix() for p in clips],
-        "has_audio": has_audio,
-        "keyframe_interval_s": args.keyframe_interval,
-    }
+    return TranscodeManifest(
+        duration_s=meta["duration_s"],
+        source_width=video["display_width"],
+        source_height=video["display_height"],
+        renditions=renditions,
+        top=renditions[0].file,
+        clips=[p.relative_to(out).as_posix() for p in clips],
+        has_audio=has_audio,
+        keyframe_interval_s=args.keyframe_interval,
+    )
 
 
 def parse_ladder(text: str) -> list[int]:
+    """An argparse type: ``ladder_rungs``, its complaint as the option's."""
     try:
-        rungs = sorted({int(x) for x in str(text).replace(" ", "").split(",") if x}, reverse=True)
-    except ValueError:
-        rungs = []
-    if not rungs or any(r < 64 or r % 2 for r in rungs):
-        raise argparse.ArgumentTypeError(f"invalid ladder {text!r}: expected even pixel sizes such as 1080,720,480")
-    return rungs
+        return ladder_rungs(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def ladder_sizes(width: int, height: int, rungs: list[int]) -> list[tuple[int, int, int]]:
@@ -133,18 +134,18 @@ def _ladder_command(
     return cmd
 
 
-def _describe(path: Path, out: Path, rung: int) -> dict[str, Any]:
+def _describe(path: Path, out: Path, rung: int) -> Rendition:
     info = ffmpeg.ffprobe_json(path)
     v = next(s for s in info["streams"] if s["codec_type"] == "video")
-    return {
-        "name": f"{rung}p",
-        "file": path.relative_to(out).as_posix(),
-        "width": v["width"],
-        "height": v["height"],
-        "video_codec": v["codec_name"],
-        "bit_rate": int(info["format"].get("bit_rate") or 0),
-        "size_bytes": path.stat().st_size,
-    }
+    return Rendition(
+        name=f"{rung}p",
+        file=path.relative_to(out).as_posix(),
+        width=v["width"],
+        height=v["height"],
+        video_codec=v["codec_name"],
+        bit_rate=int(info["format"].get("bit_rate") or 0),
+        size_bytes=path.stat().st_size,
+    )
 
 
 def split_clips(video: Path, clip_dir: Path, clip_length: float) -> list[Path]:

@@ -15,9 +15,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from video_worker import caption_norms, ffmpeg, languages, models, probe, settings, translation, whisper_engines
-from video_worker.subtitles import (Cue, Word, build_cues, cues_json, remove_loops, to_srt, to_vtt,
-                                   words_from_segment)
+from video_contract.manifests import SubtitleFiles, TranscribeManifest, Translation
+from video_worker import caption_norms, ffmpeg, languages, models, probe, translation, whisper_engines
+from video_worker.settings import worker_settings
+from video_worker.subtitles import Cue, Word, build_cues, cues_json, remove_loops, to_srt, to_vtt, words_from_segment
 from video_worker.whisper_engines import ENGINES
 
 log = logging.getLogger(__name__)
@@ -26,30 +27,31 @@ MULTILINGUAL_MODELS = "base, small, medium, large-v3"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=ENGINES, default=settings.get("WHISPER_ENGINE"),
+    config = worker_settings()
+    parser.add_argument("--engine", choices=ENGINES, default=config.whisper_engine,
                         help="speech engine (env VIDEO_WORKER_WHISPER_ENGINE)")
-    parser.add_argument("--model", type=models.option("WHISPER_MODEL", models.WHISPER_NAMES),
-                        default=settings.get("WHISPER_MODEL"),
+    parser.add_argument("--model", type=models.option(config.whisper_model, models.WHISPER_NAMES),
+                        default=config.whisper_model,
                         help="the configured model (env VIDEO_WORKER_WHISPER_MODEL: a name or any path), a name in "
                              "VIDEO_WORKER_MODEL_DIR, or a standard size the engine downloads (tiny ... large-v3, "
                              "turbo; when VIDEO_WORKER_MODEL_DOWNLOADS is true)")
-    parser.add_argument("--language", default=settings.get("WHISPER_LANGUAGE"),
+    parser.add_argument("--language", default=config.whisper_language,
                         help="declared language code such as en or fr; empty detects it "
                              "(env VIDEO_WORKER_WHISPER_LANGUAGE)")
-    parser.add_argument("--device", default=settings.get("DEVICE"),
+    parser.add_argument("--device", default=config.device,
                         help="auto, cpu or cuda (env VIDEO_WORKER_DEVICE)")
-    parser.add_argument("--compute-type", default=settings.get("WHISPER_COMPUTE_TYPE"),
+    parser.add_argument("--compute-type", default=config.whisper_compute_type,
                         help="faster-whisper compute type; default int8 on CPU, float16 on CUDA "
                              "(env VIDEO_WORKER_WHISPER_COMPUTE_TYPE)")
-    parser.add_argument("--beam-size", type=int, default=int(settings.get("WHISPER_BEAM_SIZE")),
+    parser.add_argument("--beam-size", type=int, default=config.whisper_beam_size,
                         help="beam size (env VIDEO_WORKER_WHISPER_BEAM_SIZE)")
     parser.add_argument("--translate", action=argparse.BooleanOptionalAction,
-                        default=settings.get("WHISPER_TRANSLATE") == "true",
+                        default=config.whisper_translate,
                         help="also write an English track when the speech is in another language; needs a "
                              "multilingual model (env VIDEO_WORKER_WHISPER_TRANSLATE: true or false)")
 
 
-def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> TranscribeManifest:
     meta = probe.inspect(source)
     language = (args.language or "").strip().lower() or None
     result: dict[str, Any] = {
@@ -79,64 +81,66 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     cues = build_cues(words, language=result["language"], fps=fps)
     result["text"] = " ".join(w.text for w in words)
     (out / "transcript.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    write_track(out, "subtitles", cues)
+    subtitles = write_track(out, "subtitles", cues)
     (out / "cues.json").write_text(cues_json(cues), encoding="utf-8")  # for a caption review's edits
-    english: dict[str, Any] = {"translation": None, "translation_skipped": None}
+    english: Translation | None = None
+    skipped: str | None = None
     if engine and cues and args.translate:
-        english = _translate(engine, args, audio, result["language"], language, cues, out, fps)
-    return {
-        "speech": bool(cues),
-        "no_speech_reason": result.get("no_speech_reason"),
-        "language": result["language"],
-        "language_name": languages.name(result["language"] or "und"),
-        "language_probability": result["language_probability"],
-        "engine": args.engine,
-        "model": args.model,
-        "device": result.get("device"),
-        "duration_s": meta["duration_s"],
-        "fps": fps,
-        "segments": len(result["segments"]),
-        "words": len(words),
-        "cues": len(cues),
-        "norm_violations": caption_norms.count(cues, fps=fps, language=result["language"]).as_dict(),
-        "transcript": "transcript.json",
-        "subtitles": {"srt": "subtitles.srt", "vtt": "subtitles.vtt"},
-        "cues_file": "cues.json",
-        **english,
-    }
+        english, skipped = _translate(engine, args, audio, result["language"], language, cues, out, fps)
+    return TranscribeManifest(
+        speech=bool(cues),
+        no_speech_reason=result.get("no_speech_reason"),
+        language=result["language"],
+        language_name=languages.name(result["language"] or "und"),
+        language_probability=result["language_probability"],
+        engine=args.engine,
+        model=args.model,
+        device=result.get("device"),
+        duration_s=meta["duration_s"],
+        fps=fps,
+        segments=len(result["segments"]),
+        words=len(words),
+        cues=len(cues),
+        norm_violations=caption_norms.count(cues, fps=fps, language=result["language"]).as_dict(),
+        transcript="transcript.json",
+        subtitles=subtitles,
+        cues_file="cues.json",
+        translation=english,
+        translation_skipped=skipped,
+    )
 
 
-def write_track(out: Path, stem: str, cues: list[Cue]) -> dict[str, str]:
+def write_track(out: Path, stem: str, cues: list[Cue]) -> SubtitleFiles:
     (out / f"{stem}.srt").write_text(to_srt(cues), encoding="utf-8")
     (out / f"{stem}.vtt").write_text(to_vtt(cues), encoding="utf-8")
-    return {"srt": f"{stem}.srt", "vtt": f"{stem}.vtt"}
+    return SubtitleFiles(srt=f"{stem}.srt", vtt=f"{stem}.vtt")
 
 
 def _translate(engine: whisper_engines.Engine, args: argparse.Namespace, audio: Path, heard: str,
-               declared: str | None, cues: list[Cue], out: Path, fps: float | None) -> dict[str, Any]:
+               declared: str | None, cues: list[Cue], out: Path,
+               fps: float | None) -> tuple[Translation | None, str | None]:
     """The English track, when the speech is in another language: ``translation`` in the manifest, or
     ``translation_skipped`` saying why there is none although one was wanted."""
     if not engine.multilingual:
         if declared not in (None, translation.TARGET):
-            return {"translation": None, "translation_skipped": (
-                f"{args.model} is an English-only model: it cannot transcribe or translate {declared} "
-                f"speech; choose a multilingual model ({MULTILINGUAL_MODELS})")}
-        return {"translation": None, "translation_skipped": None}
+            return None, (f"{args.model} is an English-only model: it cannot transcribe or translate {declared} "
+                          f"speech; choose a multilingual model ({MULTILINGUAL_MODELS})")
+        return None, None
     if heard == translation.TARGET:
-        return {"translation": None, "translation_skipped": None}
+        return None, None
     english = translation.translate(engine, audio, heard, cues)
     log.info("translated %d cues of %s speech into %d English cues", len(cues), heard, len(english))
-    return {"translation_skipped": None, "translation": {
-        "language": translation.TARGET,
-        "name": languages.name(translation.TARGET),
-        "from": heard,
-        "cues": len(english),
-        "subtitles": write_track(out, f"subtitles.{translation.TARGET}", english),
-        "norm_violations": caption_norms.count(english, fps=fps, language=translation.TARGET).as_dict(),
-    }}
+    return Translation(
+        language=translation.TARGET,
+        name=languages.name(translation.TARGET),
+        from_=heard,
+        cues=len(english),
+        subtitles=write_track(out, f"subtitles.{translation.TARGET}", english),
+        norm_violations=caption_norms.count(english, fps=fps, language=translation.TARGET).as_dict(),
+    ), None
 
 
-def _segment_words(seg: dict) -> list[Word]:
+def _segment_words(seg: dict[str, Any]) -> list[Word]:
     if seg.get("words"):
         return [Word(w["start"], w["end"], w["word"].strip()) for w in seg["words"] if w["word"].strip()]
     return words_from_segment(seg["start"], seg["end"], seg["text"])

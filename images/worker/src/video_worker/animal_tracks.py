@@ -14,12 +14,12 @@ a bird misread as a dog on one frame is still an animal on screen.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from video_worker.settings import ANIMAL_CLASSES
 
-ANIMALS = frozenset(ANIMAL_CLASSES.split(","))
+ANIMALS = frozenset(ANIMAL_CLASSES)
 LINK_IOU = 0.1  # boxes on consecutive samples overlap at least this much to be one animal
 
 
@@ -31,7 +31,7 @@ class Hit:
     t: float
     label: str
     confidence: float
-    box: tuple[float, float, float, float]
+    box: tuple[float, ...]
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""tracks: hits linked over sampled frames, voted labels, noise dropped, the animal-on-screen timeline."""
+"""animal_tracks: hits linked over sampled frames, voted labels, noise dropped, the animal-on-screen timeline."""
 
 from __future__ import annotations
 
 import pytest
 
-from video_worker.tracks import Hit, Track, iou, keep, link, on_screen
+from video_worker.animal_tracks import Hit, Track, iou, keep, link, on_screen
 
 BOX = (100.0, 100.0, 200.0, 200.0)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
+from video_pipeline.registration import Registration
 from video_pipeline.stages import PermanentFailure, PermanentInputError
 
 log = logging.getLogger(__name__)
@@ -33,26 +34,22 @@ def catalog(settings: Settings) -> VideoCatalog:
     return VideoCatalog(hook.conn.Table(settings.table))
 
 
-def _video(context: Any) -> dict[str, Any] | None:
-    ti = context["ti"]
-    video_id = ti.xcom_pull(task_ids=REGISTER_TASK_ID, key="video_id")
-    if not video_id:
-        return None
-    return {k: ti.xcom_pull(task_ids=REGISTER_TASK_ID, key=k) for k in ("video_id", "bucket", "key", "etag")}
+def _video(context: Any) -> Registration | None:
+    registration = context["ti"].xcom_pull(task_ids=REGISTER_TASK_ID)
+    return Registration.from_json(registration) if registration else None
 
 
 def on_stage_start(context: Any) -> None:
-    """A stage that is disabled for this run skips without starting: it says nothing."""
-    video = _video(context)
-    if video and getattr(context["task"], "stage_args", None) is not None:
-        catalog(Settings.from_env()).set_processing(video["video_id"], stage=context["ti"].task_id,
+    """A stage with nothing to do in this run skips before this is called: it says nothing."""
+    if video := _video(context):
+        catalog(Settings.from_env()).set_processing(video.video_id, stage=context["ti"].task_id,
                                                     owner_run=context["run_id"])
 
 
 def on_review_start(context: Any) -> None:
     """The item says the run waits for its caption review."""
     if video := _video(context):
-        catalog(Settings.from_env()).set_processing(video["video_id"], stage=context["ti"].task_id,
+        catalog(Settings.from_env()).set_processing(video.video_id, stage=context["ti"].task_id,
                                                     owner_run=context["run_id"])
 
 
@@ -72,13 +69,13 @@ def on_task_failure(context: Any) -> None:
             fields["quarantine_key"] = quarantine(settings, video, stage, reason)
     else:
         reason = str(error) if error else "the task failed"
-    log.error("video %s failed in %s: %s", video["video_id"], stage, reason)
+    log.error("video %s failed in %s: %s", video.video_id, stage, reason)
     videos = catalog(settings)
     try:
-        videos.set_status(video["video_id"], "failed", stage=stage, reason=reason, owner_run=context["run_id"],
+        videos.set_status(video.video_id, "failed", stage=stage, reason=reason, owner_run=context["run_id"],
                           **fields)
     except videos.table.meta.client.exceptions.ConditionalCheckFailedException:
-        log.warning("video %s: a newer run owns its item, which keeps that run's status", video["video_id"])
+        log.warning("video %s: a newer run owns its item, which keeps that run's status", video.video_id)
 
 
 async def flag_stuck_run(context: dict[str, Any], **_: Any) -> None:
@@ -96,7 +93,7 @@ def _flag_stuck(context: dict[str, Any]) -> None:
     conf = run.get("conf") or {}
     bucket, key = conf.get("bucket") or settings.bucket, conf.get("video_key")
     head = S3Hook(aws_conn_id=settings.aws_conn_id).head_object(key, bucket) if key else None
-    if head is None:
+    if head is None or not key:
         log.warning("run %s is past its deadline; its video s3://%s/%s is gone", run["dag_run_id"], bucket, key)
         return
     vid = video_id(bucket, key, head["ETag"].strip('"'))
@@ -106,7 +103,7 @@ def _flag_stuck(context: dict[str, Any]) -> None:
                     run["dag_run_id"], vid, bucket, key, settings.run_deadline_minutes)
 
 
-def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: str) -> str | None:
+def quarantine(settings: Settings, video: Registration, stage: str, reason: str) -> str | None:
     """Copy the source under the quarantine prefix with the reason beside it; return the copy's key.
 
     Only the version register pinned (its ETag): None when the object is gone, or was replaced
@@ -116,24 +113,24 @@ def quarantine(settings: Settings, video: dict[str, Any], stage: str, reason: st
     from botocore.exceptions import ClientError
 
     hook = S3Hook(aws_conn_id=settings.aws_conn_id)
-    prefix = f"{settings.quarantine_prefix}{video['video_id']}/"
-    target = prefix + video["key"].rsplit("/", 1)[-1]
+    prefix = f"{settings.quarantine_prefix}{video.video_id}/"
+    target = prefix + video.key.rsplit("/", 1)[-1]
     try:
-        hook.copy_object(source_bucket_key=video["key"], dest_bucket_key=target,
-                         source_bucket_name=video["bucket"], dest_bucket_name=settings.bucket,
-                         CopySourceIfMatch=f'"{video["etag"]}"')
+        hook.copy_object(source_bucket_key=video.key, dest_bucket_key=target,
+                         source_bucket_name=video.bucket, dest_bucket_name=settings.bucket,
+                         CopySourceIfMatch=f'"{video.etag}"')
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in ("PreconditionFailed", "412"):
             log.warning("s3://%s/%s changed since this run registered it (ETag %s): the new object is not "
-                        "quarantined; it gets its own run", video["bucket"], video["key"], video["etag"])
+                        "quarantined; it gets its own run", video.bucket, video.key, video.etag)
             return None
         if code not in ("NoSuchKey", "404"):
             raise
-        log.warning("s3://%s/%s is gone: nothing to quarantine", video["bucket"], video["key"])
+        log.warning("s3://%s/%s is gone: nothing to quarantine", video.bucket, video.key)
         return None
     hook.load_string(
-        json.dumps({"source": f"s3://{video['bucket']}/{video['key']}", "stage": stage, "reason": reason}),
+        json.dumps({"source": f"s3://{video.bucket}/{video.key}", "stage": stage, "reason": reason}),
         key=prefix + "reason.json", bucket_name=settings.bucket, replace=True,
     )
     return target

@@ -11,7 +11,7 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk.exceptions import AirflowException
 
-from operators.video_stage import StageFields
+from operators.stage_fields import StageFields
 from video_pipeline.stages import stage_outcome
 
 
@@ -20,7 +20,7 @@ def exit_code(pod: Any, container: str) -> int | None:
     statuses = (pod.status.container_statuses or []) if pod is not None and pod.status else []
     for status in statuses:
         if status.name == container and status.state and status.state.terminated:
-            return status.state.terminated.exit_code
+            return int(status.state.terminated.exit_code)
     return None
 
 
@@ -45,7 +45,7 @@ class VideoStagePodOperator(StageFields, KubernetesPodOperator):
         return self._result
 
     def execute(self, context: Any) -> dict[str, Any]:
-        self._skip_if_disabled()
+        self.cli_args()  # a skip when there is nothing to do
         try:
             super().execute(context)
             code: int | None = 0
@@ -53,4 +53,4 @@ class VideoStagePodOperator(StageFields, KubernetesPodOperator):
             code = exit_code(self.remote_pod, self.base_container_name)
             if code is None:
                 raise
-        return stage_outcome(self.stage, code, json.dumps(self._result) if self._result else "")
+        return stage_outcome(self.stage, code, json.dumps(self._result) if self._result else "").to_json()
