@@ -9,6 +9,7 @@ field's description is its row in docs/configuration.md (tests/unit/test_setting
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -77,73 +78,63 @@ def _switch(value: Any) -> Any:
     return value
 
 
-def _stage_seconds(value: Any) -> Any:
-    """``stage=seconds,...``: a stage of the worker, a positive number of seconds."""
-    if not isinstance(value, str):
-        return value
-    seconds: dict[str, float] = {}
-    for pair in _entries(value):
-        stage, _, number = (part.strip() for part in pair.partition("="))
-        if stage not in set(Stage):
-            raise ValueError(f"unknown stage {stage!r}; expected stage=seconds with a stage of "
-                             f"{', '.join(Stage)}")
-        try:
-            seconds[stage] = float(number)
-        except ValueError:
-            seconds[stage] = 0.0
-        if seconds[stage] <= 0:
-            raise ValueError(f"{pair!r} is not stage=seconds (a positive number)")
-    return seconds
+def _each(parse: Callable[[str], Any], collect: Callable[[list[Any]], Any] = tuple) -> Callable[[Any], Any]:
+    """A validator for a comma-separated setting: ``parse`` each entry, ``collect`` the results; a value
+    given from code (not text) is left to the field's type."""
+
+    def validate(value: Any) -> Any:
+        return collect([parse(entry) for entry in _entries(value)]) if isinstance(value, str) else value
+
+    return validate
 
 
-def _selector(value: Any) -> Any:
-    """``key=value,...``: a Kubernetes node selector."""
-    if not isinstance(value, str):
-        return value
-    selector: dict[str, str] = {}
-    for part in _entries(value):
-        key, sep, label = part.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{part!r} is not key=value")
-        selector[key] = label
-    return selector
+def _stage_seconds(pair: str) -> tuple[str, float]:
+    """``stage=seconds``: a stage of the worker, a positive number of seconds."""
+    stage, _, number = (part.strip() for part in pair.partition("="))
+    if stage not in set(Stage):
+        raise ValueError(f"unknown stage {stage!r}; expected stage=seconds with a stage of {', '.join(Stage)}")
+    try:
+        seconds = float(number)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ValueError(f"{pair!r} is not stage=seconds (a positive number)")
+    return stage, seconds
 
 
-def _tolerations(value: Any) -> Any:
-    """``key[=value]:Effect,...`` with an Effect of TAINT_EFFECTS."""
-    if not isinstance(value, str):
-        return value
-    tolerations = []
-    for part in _entries(value):
-        spec, sep, effect = part.rpartition(":")
-        if not sep or effect not in TAINT_EFFECTS:
-            raise ValueError(f"{part!r} is not key[=value]:Effect, an Effect of {', '.join(TAINT_EFFECTS)}")
-        key, has_value, label = spec.partition("=")
-        tolerations.append(Toleration(key, label if has_value else None, effect))
-    return tuple(tolerations)
+def _label(part: str) -> tuple[str, str]:
+    """``key=value``: one label of a Kubernetes node selector."""
+    key, sep, label = part.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{part!r} is not key=value")
+    return key, label
 
 
-def _mounts(value: Any) -> Any:
-    """``SOURCE:TARGET[:ro|rw],...`` with absolute paths."""
-    if not isinstance(value, str):
-        return value
-    mounts = []
-    for spec in _entries(value):
-        source, _, rest = spec.partition(":")
-        target, _, mode = rest.partition(":")
-        if not source.startswith("/") or not target.startswith("/") or mode not in ("", "ro", "rw"):
-            raise ValueError(f"{spec!r} is not SOURCE:TARGET[:ro|rw] with absolute paths")
-        mounts.append(BindMount(source, target, mode == "ro"))
-    return tuple(mounts)
+def _toleration(part: str) -> Toleration:
+    """``key[=value]:Effect`` with an Effect of TAINT_EFFECTS."""
+    spec, sep, effect = part.rpartition(":")
+    if not sep or effect not in TAINT_EFFECTS:
+        raise ValueError(f"{part!r} is not key[=value]:Effect, an Effect of {', '.join(TAINT_EFFECTS)}")
+    key, has_value, label = spec.partition("=")
+    return Toleration(key, label if has_value else None, effect)
+
+
+def _mount(spec: str) -> BindMount:
+    """``SOURCE:TARGET[:ro|rw]`` with absolute paths."""
+    source, _, rest = spec.partition(":")
+    target, _, mode = rest.partition(":")
+    if not source.startswith("/") or not target.startswith("/") or mode not in ("", "ro", "rw"):
+        raise ValueError(f"{spec!r} is not SOURCE:TARGET[:ro|rw] with absolute paths")
+    return BindMount(source, target, mode == "ro")
 
 
 # NoDecode: pydantic-settings hands the variable's text to the validator rather than reading it as JSON.
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 Switch = Annotated[bool, BeforeValidator(_switch)]
-StageSeconds = Annotated[dict[str, float], NoDecode, BeforeValidator(_stage_seconds)]
-Selector = Annotated[dict[str, str], NoDecode, BeforeValidator(_selector)]
-Tolerations = Annotated[tuple[Toleration, ...], NoDecode, BeforeValidator(_tolerations)]
-Mounts = Annotated[tuple[BindMount, ...], NoDecode, BeforeValidator(_mounts)]
+StageSeconds = Annotated[dict[str, float], NoDecode, BeforeValidator(_each(_stage_seconds, dict))]
+Selector = Annotated[dict[str, str], NoDecode, BeforeValidator(_each(_label, dict))]
+Tolerations = Annotated[tuple[Toleration, ...], NoDecode, BeforeValidator(_each(_toleration))]
+Mounts = Annotated[tuple[BindMount, ...], NoDecode, BeforeValidator(_each(_mount))]
 
 VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "m2ts", "mxf", "flv",
                     "wmv", "ogv", "3gp")
