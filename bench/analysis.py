@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ def transcode(r: Result, target: Target, duration: float, d: dict[str, Measureme
     top_px = rungs[0]["width"] * rungs[0]["height"]
     lower_px = sum(x["width"] * x["height"] for x in rungs[1:]) / top_px
     lower = " and ".join(x["name"] for x in rungs[1:])
-    encodes = sum(line.count("-c:a aac") for _, line in stage.events() if "running: ffmpeg" in line)
+    encodes = sum(line.count("-c:a aac") for _, line in stage.events() if re.search(r"running: \S*ffmpeg", line))
     ladder = [p for p in r.phases if p.inference and not p.separate]
     text = [(f"The stage took {stage.seconds:.1f} s ({duration / stage.seconds:.2f}x realtime); "
              f"{target.limit:g}x needs {need:.1f} s or less. {_cpu(stage)}")]

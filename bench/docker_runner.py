@@ -22,7 +22,7 @@ import boto3
 import local_env
 from clip import ensure_clip
 from moto.server import ThreadedMotoServer
-from report import write_section
+from report import ffmpeg_version, write_section
 
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
@@ -124,7 +124,8 @@ of {len(docker)} runs. Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime
 {rows}
 {whole_run}
 
-The media work inside is the same code on the same ffmpeg build (Debian 12's 5.1 on both sides here).
+The media work inside is the same code on the same ffmpeg build, the imageio-ffmpeg wheel's that
+images/worker/requirements.txt pins ({ffmpeg_version()} on this machine; ffprobe is Debian's on both sides).
 Per stage the runners differ by at most {widest:.1f} s, either way, against a spread of one stage between
 runs of the same runner of up to {max(_spread(r, t) for r in (local, docker) for t in STAGES):.1f} s: what a
 container adds (its start and removal, the worker's imports in a fresh filesystem) does not show above

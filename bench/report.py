@@ -15,6 +15,8 @@ from pathlib import Path
 from clip import Clip
 from measure import Measurement
 
+from video_worker.settings import worker_settings
+
 CLOSE_MARGIN = 0.15
 # Sections that other scripts append to the report between <!-- name --> and <!-- /name --> survive a rewrite.
 KEPT_BLOCK = re.compile(r"<!-- ([\w-]+) -->.*?<!-- /\1 -->", re.DOTALL)
@@ -92,8 +94,9 @@ def _fmt(value: float, unit: str) -> str:
 
 
 def ffmpeg_version() -> str:
-    """Such as ``5.1.9-0+deb12u1``."""
-    return subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout.split()[2]
+    """The worker's ffmpeg (VIDEO_WORKER_FFMPEG), such as ``9.0.2-17-g2a571b6068-20260930`` or ``5.1.9-0+deb12u1``."""
+    out = subprocess.run([worker_settings().ffmpeg_command, "-version"], capture_output=True, text=True, check=True)
+    return out.stdout.split()[2].removeprefix("n")  # the imageio-ffmpeg build's version is its git tag: n9.0.2-...
 
 
 def machine() -> dict[str, str]:
@@ -181,20 +184,28 @@ def write_report(path: Path, clip: Clip, results: list[Result], load: tuple[floa
     for r in close:
         lines += [f"### {r.stage}", "", *[f"- {t.verdict()}" for t in r.close], "", *r.why, ""]
     kept = [block[0] for block in KEPT_BLOCK.finditer(path.read_text())] if path.exists() else []
+    # bench/summary.py's table stays where it opens the file: after the title's paragraph.
+    lines[4:4] = [block + "\n" for block in kept if block.startswith("<!-- summary -->")]
+    kept = [block for block in kept if not block.startswith("<!-- summary -->")]
     path.write_text("\n\n".join(["\n".join(lines).rstrip(), *kept]) + "\n")
 
 
-def write_section(path: Path, name: str, body: str) -> str:
-    """Put ``body`` in BENCHMARKS.md between ``<!-- name -->`` and ``<!-- /name -->``, replacing the old one.
+def write_section(path: Path, name: str, body: str, top: bool = False) -> str:
+    """Put ``body`` in BENCHMARKS.md between ``<!-- name -->`` and ``<!-- /name -->``, replacing the old one;
+    at the end, or with ``top`` right after the title and the paragraph under it (bench/summary.py's table).
 
-    bench/run.py rewrites the file and keeps these blocks; each other benchmark owns one.
+    bench/run.py rewrites the file and keeps these blocks (at its end); each other benchmark owns one.
     """
     begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     section = f"{begin}\n{body.strip()}\n{end}\n"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in text:
-        text = text[: text.index(begin)] + text[text.index(end) + len(end) + 1:]
-    path.write_text(text.rstrip() + "\n\n" + section)
+        text = (text[: text.index(begin)].rstrip() + "\n\n" + text[text.index(end) + len(end):].lstrip()).rstrip()
+    intro_end = text.find("\n\n", text.find("\n\n") + 2)  # the blank line after the title's paragraph
+    if top and intro_end > 0:
+        path.write_text(text[:intro_end] + "\n\n" + section + "\n" + text[intro_end:].lstrip("\n").rstrip() + "\n")
+    else:
+        path.write_text(text.rstrip() + "\n\n" + section)
     return section
 
 

@@ -41,18 +41,19 @@ MAX_RSS_MB = 1500.0  # 1.5 GB
 QUIET_WAIT_S = 120
 WAIT_BUDGET_S = 900  # for the whole benchmark; once spent, runs are measured as they come and not repeated
 ATTEMPTS = 3
-FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+# The worker's own ffmpeg (VIDEO_WORKER_FFMPEG), so that the floors below are the stages'.
+FFMPEG = [worker_settings().ffmpeg_command, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 # Imported once before timing so that the first stage to need them does not also pay for a cold disk.
 HEAVY_IMPORTS = "import cv2, ctranslate2, faster_whisper, onnxruntime, torch, torchvision, ultralytics"
 # Where each stage's time goes, cut at its log lines: (part, pattern of the line that ends it, grows with the clip).
 TRANSCODE_MARKS = [
-    ("Python start-up, imports and probe", r"running: ffmpeg .*-filter_complex", False),
-    ("the ladder's ffmpeg: one decode, scaling, every encode", r"running: ffmpeg .*-c copy", True),
+    ("Python start-up, imports and probe", r"running: \S*ffmpeg\S* .*-filter_complex", False),
+    ("the ladder's ffmpeg: one decode, scaling, every encode", r"running: \S*ffmpeg\S* .*-c copy", True),
     ("remuxing and describing the renditions, exit", None, False),
 ]
 TRANSCRIBE_MARKS = [
     ("Python start-up and stage imports", r"running: ffprobe", False),
-    ("probe", r"running: ffmpeg .*audio\.wav", False),
+    ("probe", r"running: \S*ffmpeg\S* .*audio\.wav", False),
     ("audio extraction + faster-whisper import", r"faster-whisper model=", False),
     ("model load", r"Processing audio with duration", False),
     ("VAD, language detection, decoding, writing subtitles", None, True),
@@ -60,7 +61,7 @@ TRANSCRIBE_MARKS = [
 DETECT_MARKS = [
     ("Python start-up and stage imports (cv2, numpy)", r"running: ffprobe", False),
     ("probe", r"loading YOLO model", False),
-    ("model load (onnxruntime) + warm-up", r"running: ffmpeg .*-vf fps=", False),
+    ("model load (onnxruntime) + warm-up", r"running: \S*ffmpeg\S* .*-vf fps=", False),
     ("frame loop: decode, inference, scratch JPEGs", r"sampled \d+ frames", True),
     ("thumbnails, manifest, interpreter exit", None, False),
 ]

@@ -36,7 +36,7 @@ def any_new_upload(files: list[dict[str, Any]], data_interval_end: datetime | No
 
 @dag(
     dag_id="video_discovery",
-    schedule=SETTINGS.discovery_schedule,
+    schedule=SETTINGS.polling_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # never overlaps itself
@@ -44,7 +44,8 @@ def any_new_upload(files: list[dict[str, Any]], data_interval_end: datetime | No
     doc_md=__doc__
     + f"""
 
-Every run (schedule `{SETTINGS.discovery_schedule}`, `VIDEO_PIPELINE_DISCOVERY_SCHEDULE`) waits up
+Every run (schedule `{SETTINGS.polling_schedule}`, `VIDEO_PIPELINE_DISCOVERY_SCHEDULE`; by default every
+minute, hourly while S3 events deliver uploads through `video_events`) waits up
 to 45 s for a new video: its S3KeySensor `wait_for_uploads` lists `s3://{SETTINGS.bucket}/{SETTINGS.incoming_prefix}`
 every 10 s and passes only when an object there is a video by its extension (case-insensitive,
 `VIDEO_PIPELINE_VIDEO_EXTENSIONS`; probe decides what really is a video), was modified in the

@@ -53,11 +53,11 @@ without retries: the item says why and the source is copied to the quarantine pr
 
 A run has one task per stage (each plans its own worker call from the run's params, `register`'s
 XCom and the manifests of the stages before it: `video_pipeline.planning`; a stage with nothing to
-do skips) and `publish`, and three tasks besides:
+do skips) and `publish`, and two tasks besides:
 
 - `register` checks the params, identifies the object and queues its item; every later task reads
-  its XCom, so it runs first;
-- `needs_processing` ends a run at once when the object is published already (it skips all below);
+  its XCom, so it runs first. It ends a run at once when the object is published already (it skips
+  all below);
 - `review_captions` waits for a person's answer (it skips itself without `review` or speech), and a
   rejection skips everything below it.
 """,
@@ -110,20 +110,16 @@ do skips) and `publish`, and three tasks besides:
     },
 )
 def video_pipeline() -> None:
-    @task(task_id=status_callbacks.REGISTER_TASK_ID)
-    def register(params: dict[str, Any], run_id: str, dag_run: Any = None) -> dict[str, Any]:
-        """Check the params, identify the object, queue its item, and (encrypt) make its key."""
+    # A short circuit: ending a run that has nothing to do takes no task of its own on every run's path.
+    @task.short_circuit(task_id=status_callbacks.REGISTER_TASK_ID)
+    def register(params: dict[str, Any], run_id: str, dag_run: Any = None) -> dict[str, Any] | None:
+        """Check the params, identify the object, queue its item, and (encrypt) make its key. Published
+        already with this ETag (and not force): nothing, which skips the whole run."""
         from video_pipeline.register import register_video
 
         conf = dag_run.conf if dag_run else None
-        return register_video(SETTINGS, SOURCES, params, run_id=run_id, conf=conf).to_json()
-
-    @task.short_circuit
-    def needs_processing(registration: dict[str, Any]) -> bool:
-        """Already published with this ETag: the run does nothing (unless force)."""
-        from video_pipeline.registration import Registration
-
-        return not Registration.from_json(registration).done
+        video = register_video(SETTINGS, SOURCES, params, run_id=run_id, conf=conf)
+        return None if video.done else video.to_json()
 
     @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
@@ -146,7 +142,6 @@ def video_pipeline() -> None:
     # Every stage reads register's XCom: its source (pinned to the ETag register saw), its output prefix.
     stage_defaults: dict[str, Any] = {"registration": video, "on_execute_callback": status_callbacks.on_stage_start}
     probe = video_stage(stage=Stage.PROBE, **stage_defaults)
-    needs_processing(video) >> probe
     # Every later stage's execution_timeout follows the duration that probe measured.
     probed = [probe.output]
     transcode = video_stage(stage=Stage.TRANSCODE, upstream=probed, **stage_defaults)

@@ -35,7 +35,7 @@ def _plain(value: Any) -> Any:
 
 
 class VideoCatalog:
-    """The videos table, through a boto3 DynamoDB ``Table`` resource (e.g. from DynamoDBHook)."""
+    """The videos table, through a boto3 DynamoDB ``Table`` resource (aws.py)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table

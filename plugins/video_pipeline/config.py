@@ -141,6 +141,12 @@ VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "t
 DETECT_MODELS = tuple(f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in "nsmlx")
 WHISPER_MODELS = ("tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium", "large-v3",
                   "turbo")
+# video_discovery's schedule when DISCOVERY_SCHEDULE is empty. Without S3 events, polling is how uploads are
+# found: every minute. With them, events start runs within seconds and polling is only the safety net for a
+# lost event: a run every minute kept the idle local stack's scheduler and executor busy (BENCHMARKS.md,
+# the idle local stack).
+POLL_WITHOUT_EVENTS = "* * * * *"
+POLL_WITH_EVENTS = "@hourly"
 
 
 class Settings(BaseSettings):
@@ -218,8 +224,9 @@ class Settings(BaseSettings):
     video_extensions: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_extensions)] = Field(
         VIDEO_EXTENSIONS, description="What the triggers and the upload page count as a video, by extension "
                                       "(any case); `*`: any key.")
-    discovery_schedule: str = Field("* * * * *", description="How often video_discovery polls the incoming "
-                                                             "prefix.")
+    discovery_schedule: str = Field("", description="How often video_discovery polls the incoming prefix; empty: "
+                                                    "every minute, or hourly with S3 events (EVENTS_QUEUE_URL), "
+                                                    "which then deliver the uploads.")
     discovery_lookback_minutes: int = Field(60, gt=0, description="How far back video_discovery looks; older "
                                                                   "uploads are left to video_backfill.")
     reconcile_schedule: str = Field("@daily", description="When video_backfill sweeps the incoming prefix.")
@@ -266,6 +273,11 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as error:
             raise SettingsError("\n".join(_refusal(problem) for problem in error.errors())) from None
+
+    @property
+    def polling_schedule(self) -> str:
+        """video_discovery's schedule: DISCOVERY_SCHEDULE, else by whether S3 events deliver uploads."""
+        return self.discovery_schedule or (POLL_WITH_EVENTS if self.events_queue_url else POLL_WITHOUT_EVENTS)
 
     def site_url(self, key: str) -> str:
         """Public URL of an object under the site prefix.

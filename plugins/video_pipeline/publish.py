@@ -54,7 +54,7 @@ def publish(*, s3: Any, catalog: VideoCatalog, settings: Settings, video: Regist
     found = search.cues(said)
     previous = search.previous_shards(s3, bucket, folder)
 
-    uploaded = site_files.copy_all(s3, files, bucket, folder)
+    uploaded = site_files.copy_all(s3, files, bucket, folder, video.work)
     uploaded += page.put(s3, settings=settings, folder=folder, title=title, manifests=shown, files=files,
                          said=said)
     uploaded.append(search.put_doc(s3, bucket, folder, video.video_id, found))

@@ -41,16 +41,16 @@ def run_manifests(*, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: X
 def publish_run(settings: Settings, *, registration: dict[str, Any], manifests: RunManifests, answer: Xcom,
                 run_id: str) -> PublishResult:
     """Publish the video; a run that a newer run of the video has superseded skips, writing nothing."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from video_pipeline.aws import shared_clients
     from video_pipeline.publish import Superseded, publish
     from video_pipeline.status_callbacks import catalog
 
     reviewed = manifests.transcript if isinstance(manifests.transcript, CaptionsManifest) else None
     caption_review = CaptionReview.of(ReviewAnswer.from_json(answer), reviewed).to_json() if answer else None
     try:
-        return publish(s3=S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(), catalog=catalog(settings),
+        return publish(s3=shared_clients(settings.aws_conn_id).s3, catalog=catalog(settings),
                        settings=settings, video=Registration.from_json(registration), manifests=manifests,
                        run_id=run_id, caption_review=caption_review)
     except Superseded as superseded:

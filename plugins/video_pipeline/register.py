@@ -19,10 +19,10 @@ def register_video(settings: Settings, sources: Sources, params: Mapping[str, An
     """The run's registration; its params refused (before anything is read), or its object missing, fail
     the run without retries. The item is queued with the options the run was started with, which a
     sweep that retries a failure starts the retry with (review, models, ...)."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk.exceptions import AirflowFailException
 
     from video_pipeline import model_params, run_params
+    from video_pipeline.aws import shared_clients
     from video_pipeline.identity import video_id
     from video_pipeline.keys import ensure_key
     from video_pipeline.status_callbacks import catalog
@@ -35,8 +35,8 @@ def register_video(settings: Settings, sources: Sources, params: Mapping[str, An
         raise AirflowFailException(str(refused)) from refused
     options = RunOptions.from_params(params, RunOptions(review=settings.review))
     bucket, key = params.get("bucket") or settings.bucket, params["video_key"]
-    s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-    head = s3.head_object(key, bucket)
+    aws = shared_clients(settings.aws_conn_id)  # one session for S3 and the catalog
+    head = aws.head_object(bucket, key)
     if head is None:
         raise AirflowFailException(f"s3://{bucket}/{key} does not exist")
     etag = head["ETag"].strip('"')
@@ -52,5 +52,5 @@ def register_video(settings: Settings, sources: Sources, params: Mapping[str, An
         video_id=vid, bucket=bucket, key=key, etag=etag,
         name=uploaded_name(head),  # the upload page's file name, the page's title; None otherwise
         source=f"s3://{bucket}/{key}", work=f"s3://{settings.bucket}/{settings.work_prefix}{vid}", done=done,
-        key_uri=ensure_key(s3.get_conn(), settings, vid) if options.encrypt and not done else None,
+        key_uri=ensure_key(aws.s3, settings, vid) if options.encrypt and not done else None,
     )

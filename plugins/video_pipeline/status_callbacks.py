@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from video_pipeline.aws import shared_clients
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.registration import Registration
@@ -28,10 +29,8 @@ REGISTER_TASK_ID = "register"
 
 
 def catalog(settings: Settings) -> VideoCatalog:
-    from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
-
-    hook = DynamoDBHook(aws_conn_id=settings.aws_conn_id, table_name=settings.table)
-    return VideoCatalog(hook.conn.Table(settings.table))
+    """The videos table, through the process's session (aws.py)."""
+    return VideoCatalog(shared_clients(settings.aws_conn_id).dynamodb.Table(settings.table))
 
 
 def _video(context: Any) -> Registration | None:
@@ -84,15 +83,13 @@ async def flag_stuck_run(context: dict[str, Any], **_: Any) -> None:
 
 
 def _flag_stuck(context: dict[str, Any]) -> None:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
     from video_pipeline.identity import video_id
 
     settings = Settings.from_env()
     run, deadline = context["dag_run"], context.get("deadline") or {}
     conf = run.get("conf") or {}
     bucket, key = conf.get("bucket") or settings.bucket, conf.get("video_key")
-    head = S3Hook(aws_conn_id=settings.aws_conn_id).head_object(key, bucket) if key else None
+    head = shared_clients(settings.aws_conn_id).head_object(bucket, key) if key else None
     if head is None or not key:
         log.warning("run %s is past its deadline; its video s3://%s/%s is gone", run["dag_run_id"], bucket, key)
         return

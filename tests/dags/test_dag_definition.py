@@ -47,14 +47,16 @@ def test_dags_import_without_errors_and_follow_conventions():
 
 
 def test_task_graph(dag):
-    """One task per stage, publish, and three besides: register, needs_processing, review_captions."""
+    """One task per stage, publish, and two besides: register (which ends a run with nothing to do) and
+    review_captions."""
     assert sorted(t.task_id for t in dag.tasks) == sorted([
-        "register", "needs_processing", "review_captions", "publish",
+        "register", "review_captions", "publish",
         "probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"])
     downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
     stages = {"probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"}
-    assert downstream["register"] == stages | {"needs_processing", "review_captions", "publish"}  # its XCom
-    assert downstream["needs_processing"] == {"probe"}
+    assert downstream["register"] == stages | {"review_captions", "publish"}  # its XCom
+    register = dag.get_task("register")
+    assert register.task_type == "_ShortCircuitDecoratedOperator" and register.ignore_downstream_trigger_rules
     assert downstream["probe"] == stages - {"probe"} | {"publish"}  # its duration sets their timeouts
     assert downstream["transcode"] == {"burn", "package", "publish"}
     # Caption review (param review) sits between transcribe and everything that uses its subtitles.

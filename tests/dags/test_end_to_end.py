@@ -196,7 +196,7 @@ def test_second_run_for_the_same_object_is_a_no_op(published, airflow, moto_endp
     result = _trigger(airflow, GOOD_KEY)
     assert result.returncode == 0, result.stdout[-3000:]
     tasks = {t for t in ("probe", "transcode", "publish") if f"[DAG TEST] starting task_id={t} " in result.stdout}
-    assert "[DAG TEST] end task task_id=needs_processing" in result.stdout and tasks == set()  # nothing ran
+    assert "[DAG TEST] end task task_id=register" in result.stdout and tasks == set()  # nothing ran
     after = _item(moto_endpoint, vid)
     assert after["status"] == "published"
     assert after["dag_run_id"] == before["dag_run_id"] and after["published_at"] == before["published_at"], (

@@ -34,6 +34,7 @@ from video_pipeline.bootstrap import ensure_policy, ensure_public_access_block
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
 from video_pipeline.publish import PublishResult, Superseded, publish
+from video_pipeline.publishing import objects, site_files
 from video_pipeline.publishing.objects import ASSET_CACHE, PAGE_CACHE
 from video_pipeline.publishing.templates import clock, seek
 from video_pipeline.registration import Registration
@@ -273,6 +274,20 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
 
     burned = work_key(manifests.burn.uri(manifests.burn.burned))
     assert body(s3, folder + "video.mp4") == body(s3, burned), "the page plays the burned video"
+
+
+def test_a_file_the_work_listing_does_not_size_is_copied_the_same(s3, source, manifests):
+    """copy_all copies a file that the listing of the video's work prefix sized with one CopyObject, and any
+    other with the managed copy, which asks S3 its size first: the same object either way."""
+    files = site_files.site_files(manifests)
+    picked = {name: files[name] for name in ("video.mp4", "subtitles.vtt", "poster.jpg")}
+    listed = site_files.copy_all(s3, picked, BUCKET, "copies/listed/", source.work)
+    unlisted = site_files.copy_all(s3, picked, BUCKET, "copies/unlisted/", f"s3://{BUCKET}/no-such-prefix")
+    for name, a, b in zip(picked, listed, unlisted, strict=True):
+        heads = [s3.head_object(Bucket=BUCKET, Key=key) for key in (a, b)]
+        assert [(h["ContentType"], h["CacheControl"], h["ContentLength"]) for h in heads] == [
+            (objects.headers(name)["ContentType"], ASSET_CACHE, len(body(s3, work_key(picked[name]))))] * 2, name
+        assert body(s3, a) == body(s3, b) == body(s3, work_key(picked[name])), name
 
 
 def test_page_has_player_with_subtitle_track(page):

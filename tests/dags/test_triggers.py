@@ -43,6 +43,7 @@ def airflow(moto_endpoint, tmp_path_factory, model_env):
         "VIDEO_PIPELINE_SOURCE_BUCKETS": f"{POLLED},{EVENTED}",
         "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,archive/",
         "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
+        "VIDEO_PIPELINE_DISCOVERY_SCHEDULE": "* * * * *",  # with events on it would poll hourly: test both
         "AIRFLOW__CORE__MAX_MAP_LENGTH": "10",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # each test unpauses what it needs
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from standalone import Standalone
 
 from video_pipeline.bootstrap import bootstrap
 from video_pipeline.config import Settings
+from video_worker.settings import worker_settings
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +54,13 @@ def airflow(moto, faults, fault_home, model_env):
     tools = fault_home / "bin"
     tools.mkdir()
     wrapper = tools / "ffmpeg"
-    wrapper.write_text(FFMPEG_WRAPPER.format(dir=faults.folder, ffmpeg=shutil.which("ffmpeg")))
+    wrapper.write_text(FFMPEG_WRAPPER.format(dir=faults.folder, ffmpeg=worker_settings().ffmpeg_command))
     wrapper.chmod(0o755)
     home, port = fault_home / "airflow", local_env.free_port()
     home.mkdir()
     env = {
         **os.environ, **local_env.airflow_env(home, moto.endpoint, port), **model_env,
-        "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
+        "VIDEO_WORKER_FFMPEG": str(wrapper),  # the stages' ffmpeg: the wrapper, around the worker's own
         "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE,
         "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,manual/",  # runs the tests start, apart from S3 events
         "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto.endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",

@@ -18,13 +18,17 @@ def test_image_runs_as_a_user_with_every_tool(worker_image):
     config = json.loads(docker_cli("image", "inspect", worker_image).stdout)[0]["Config"]
     assert config["User"] == "worker" and config["Entrypoint"] == ["video-worker"]
     assert not any(v.startswith(("PIP_CERT=", "NODE_EXTRA_CA_CERTS=")) for v in config["Env"])
-    script = ("id -u; ffmpeg -hide_banner -version | head -1; packager --version; "
+    # The stages' ffmpeg is the imageio-ffmpeg wheel's (VIDEO_WORKER_FFMPEG's default); ffprobe is Debian's.
+    worker_ffmpeg = "python -c 'from video_worker.settings import worker_settings as s; print(s().ffmpeg_command)'"
+    script = (f'id -u; "$({worker_ffmpeg})" -hide_banner -version | head -1; ffprobe -hide_banner -version | head -1; '
+              "packager --version; "
               "python -c 'import faster_whisper, whisper, ultralytics, ctranslate2; print(\"imports ok\")' | tail -1; "
               "find / -xdev -name build-ca.pem 2>/dev/null | wc -l")
     out = docker_cli("run", "--rm", "--entrypoint", "sh", worker_image, "-c", script).stdout.split("\n")
     assert int(out[0]) != 0  # not root
-    assert out[1].startswith("ffmpeg version") and "packager version v3" in out[2]
-    assert out[3] == "imports ok" and out[4] == "0"  # the build's CA bundle stayed in the build
+    assert out[1].startswith("ffmpeg version n9.") and out[2].startswith("ffprobe version")
+    assert "packager version v3" in out[3]
+    assert out[4] == "imports ok" and out[5] == "0"  # the build's CA bundle stayed in the build
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from video_worker import ffmpeg
+from video_worker.settings import worker_settings
 
 LOCAL_SECONDS = 20
 # Over 1% of the first 8 KB: enough for the sniffer's text test to call the file "unrecognised data".
@@ -86,6 +87,21 @@ def test_the_runner_refuses_a_pointer_file_whatever_the_sniffer_says(local_video
     assert "Format not on whitelist" in probed.value.stderr_tail
     with pytest.raises(ffmpeg.FFmpegError) as decoded:
         ffmpeg.run(["-i", upload, "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-"], capture_stdout=True)
+    # The worker's ffmpeg 9 reads no HLS playlist named like a video (7.1 stopped it); 5.1 reads it, and the
+    # allow-list refuses it.
+    refusals = ("Format not on whitelist", "Not detecting m3u8/hls with non standard extension")
+    assert any(refusal in decoded.value.stderr_tail for refusal in refusals), decoded.value.stderr_tail
+
+
+def test_the_runner_refuses_a_playlist_that_its_ffmpeg_would_read(local_video, tmp_path):
+    """Named .m3u8, the playlist is one that the worker's ffmpeg follows to the local file: the allow-list stops it."""
+    playlist = hls_playlist(tmp_path, local_video).rename(tmp_path / "holiday.m3u8")
+    plain = subprocess.run([worker_settings().ffmpeg_command, "-v", "verbose", "-i", str(playlist), "-map", "0:v:0",
+                            "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, text=True, check=False,
+                           timeout=60)
+    assert f"Opening 'file://{local_video}' for reading" in plain.stderr  # a working attack without the allow-list
+    with pytest.raises(ffmpeg.FFmpegError) as decoded:
+        ffmpeg.run(["-i", playlist, "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-"], capture_stdout=True)
     assert "Format not on whitelist" in decoded.value.stderr_tail
 
 

@@ -36,6 +36,14 @@ def test_two_animals_side_by_side_stay_two_tracks():
     assert sorted((t.label, len(t.hits)) for t in tracks) == [("cat", 3), ("dog", 3)]
 
 
+def test_one_animal_read_as_two_classes_on_one_frame_stays_one_track():
+    """Big Buck Bunny's rabbit on one frame: a cat at 0.53 and a sheep at 0.21 over the same box (IoU 0.97)."""
+    hits = [hit(0, "cat", 0.74), hit(1, "cat", 0.53, shifted(5)), hit(1, "sheep", 0.21, shifted(6)),
+            hit(2, "dog", 0.73, shifted(10)), hit(2, "person", 0.9, shifted(10))]
+    tracks = link(hits, min_iou=0.1, max_gap_s=2.0)
+    assert sorted([h.label for h in t.hits] for t in tracks) == [["cat", "cat", "dog"], ["person"]]
+
+
 def test_a_non_animal_class_links_only_to_itself():
     hits = [hit(0, "person", 0.9), hit(1, "dog", 0.9), hit(2, "person", 0.9)]
     tracks = link(hits, min_iou=0.1, max_gap_s=2.0)

@@ -28,6 +28,8 @@ import numpy as np
 import pytest
 from helpers import ffprobe
 
+from video_worker.settings import worker_settings
+
 STAGE_TIMEOUT_S = 120
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -661,8 +663,12 @@ def _write_table(results: dict[str, dict]) -> None:
 
 
 def _ffmpeg_version() -> str:
-    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False).stdout
-    return out.split(" Copyright")[0].strip() if out else "ffmpeg (version unknown)"
+    """The worker's ffmpeg (VIDEO_WORKER_FFMPEG) and ffprobe, as their ``-version`` lines name them."""
+    named = []
+    for tool in (worker_settings().ffmpeg_command, "ffprobe"):
+        out = subprocess.run([tool, "-version"], capture_output=True, text=True, check=False).stdout
+        named.append(out.split(" Copyright")[0].strip() if out else f"{Path(tool).name} (version unknown)")
+    return ", ".join(named)
 
 
 LONG_NAME = "incoming/" + "ü" * 300 + "-" + "x" * (1000 - len("incoming/") - 601 - len(".mp4")) + ".mp4"

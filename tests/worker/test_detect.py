@@ -11,14 +11,16 @@ from pathlib import Path
 
 import cv2
 import footage
+import local_models
 import numpy as np
 import pytest
 from skimage import data
 
-from video_worker.detect import BOX_COLOUR, UltralyticsDetector, class_ids_for, iter_frames, sample_size
+from video_worker.detect import BOX_COLOUR, UltralyticsDetector, class_ids_for, iter_frames, load_detector, sample_size
 from video_worker.errors import UsageError
 from video_worker.ffmpeg import FFmpegError
 from video_worker.onnx_detector import OnnxDetector
+from video_worker.settings import worker_settings
 
 SIZE = "640:480"
 SECONDS_PER_PHOTO = 4
@@ -243,6 +245,56 @@ def test_onnxruntime_detector_finds_what_ultralytics_finds(photos, model_env, ca
             found += len(a)
     assert found >= 10  # the bus alone has four people and the bus
     assert {ours.names[b.class_id] for b in ours.detect(real_pictures(photos)["chelsea"], [15, 16], 0.25)} == {"cat"}
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = width * height
+    return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
+
+
+def test_float_graph_finds_what_the_int8_graph_finds(photos, tmp_path):
+    """``python -m video_worker.onnx_float`` rewrites the int8 export as float Convs: same names and input, and
+    on real pictures the same objects, each box matched by class with IoU >= 0.9 and confidence within 0.1
+    (dynamic quantisation's rounding is gone, so two near-equal boxes may swap places in the order)."""
+    import onnx
+
+    source = str(local_models.YOLO_ONNX)  # the shared int8 export, whichever model the other tests run
+    converted = tmp_path / "float.onnx"
+    subprocess.run([sys.executable, "-m", "video_worker.onnx_float", source, str(converted)], check=True,
+                   timeout=120)
+    ops = {node.op_type for node in onnx.load(converted).graph.node}
+    assert "Conv" in ops and not ops & {"ConvInteger", "DynamicQuantizeLinear", "MatMulInteger"}, ops
+
+    int8, float32 = OnnxDetector(source, "cpu"), OnnxDetector(str(converted), "cpu")
+    assert (float32.names, float32.input_hw) == (int8.names, int8.input_hw)
+    found = 0
+    for name, frame in real_pictures(photos).items():
+        a = int8.detect(frame, list(range(80)), 0.25)
+        b = float32.detect(frame, list(range(80)), 0.25)
+        assert sorted(box.class_id for box in a) == sorted(box.class_id for box in b), name
+        for x in a:
+            y = max((y for y in b if y.class_id == x.class_id), key=lambda y: iou(x.xyxy, y.xyxy))
+            assert iou(x.xyxy, y.xyxy) >= 0.9, (name, x, y)
+            assert y.confidence == pytest.approx(x.confidence, abs=0.1), (name, x, y)
+        found += len(a)
+    assert found >= 8  # the bus alone has four people and the bus
+
+
+def test_detect_threads_setting_reaches_onnxruntime(model_env, monkeypatch):
+    """VIDEO_WORKER_DETECT_THREADS is onnxruntime's thread count; idle threads sleep rather than spin, so
+    they leave the cores to ffmpeg decoding the next frame."""
+    monkeypatch.setenv("VIDEO_WORKER_DETECT_THREADS", "1")
+    worker_settings.cache_clear()
+    try:
+        detector = load_detector(model_env["VIDEO_WORKER_YOLO_MODEL"], "cpu", 640, (360, 640))
+    finally:
+        worker_settings.cache_clear()  # the next reader sees the environment without the variable
+    assert isinstance(detector, OnnxDetector)
+    options = detector.session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_an_onnx_model_runs_without_importing_torch(cat_clip, model_env, tmp_path):

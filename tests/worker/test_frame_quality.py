@@ -13,18 +13,18 @@ from video_worker.frame_quality import FrameStats, Subjects, analysis_copy, meas
 
 
 def lavfi(source: str) -> np.ndarray:
-    """One RGB frame of an ffmpeg test source at 640x360."""
+    """One BGR frame of an ffmpeg test source at 640x360."""
     raw = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{source}=s=640x360", "-frames:v", "1",
-                          "-pix_fmt", "rgb24", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+                          "-pix_fmt", "bgr24", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(360, 640, 3)
 
 
 def photo(name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.resize(footage.picture(name), (640, 360)), cv2.COLOR_BGR2RGB)
+    return cv2.resize(footage.picture(name), (640, 360))
 
 
-def stats(rgb: np.ndarray) -> FrameStats:
-    return measure(analysis_copy(rgb), None)
+def stats(bgr: np.ndarray) -> FrameStats:
+    return measure(analysis_copy(bgr), None)
 
 
 @pytest.mark.parametrize("pattern", ["smptebars", "testsrc", "testsrc2", "pal100bars"])

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import subprocess
 
+import imageio_ffmpeg
 import pytest
 from helpers import ffprobe
 
@@ -103,3 +107,44 @@ def test_invalid_ladder_is_a_usage_error(run_worker, hd_clip, tmp_path):
     assert result.returncode == 3
     assert result.manifest["kind"] == "usage" and "invalid ladder" in result.manifest["error"]
     assert not list(tmp_path.iterdir())
+
+
+def _lavf(ffmpeg: str) -> str:
+    """``Lavf63.1.102``: the encoder that an MP4 written by this ffmpeg names."""
+    out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"^libavformat\s+(\d+)\.\s*(\d+)\.\s*(\d+)", out, re.M)
+    assert found, out
+    return "Lavf" + ".".join(str(int(n)) for n in found.groups())
+
+
+def _encoder(result, dest):
+    assert result.returncode == 0, result.stderr
+    return ffprobe(dest / result.manifest["top"])["format"]["tags"]["encoder"]
+
+
+def test_by_default_the_ladder_comes_from_the_imageio_ffmpeg_build(run_worker, hd_clip, tmp_path, monkeypatch):
+    monkeypatch.delenv("VIDEO_WORKER_FFMPEG", raising=False)
+    result = run_worker("transcode", "--source", hd_clip, "--dest", tmp_path, "--ladder", "360")
+    assert _encoder(result, tmp_path) == _lavf(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def test_video_worker_ffmpeg_names_the_ffmpeg_the_stages_run(run_worker, hd_clip, tmp_path):
+    """Here Debian's ffmpeg on PATH, through a wrapper that records each command."""
+    argv, wrapper = tmp_path / "argv.txt", tmp_path / "my-ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {argv}\nexec {shutil.which("ffmpeg")} "$@"\n')
+    wrapper.chmod(0o755)
+    out = tmp_path / "out"
+    result = run_worker("transcode", "--source", hd_clip, "--dest", out, "--ladder", "360",
+                        env={"VIDEO_WORKER_FFMPEG": str(wrapper)})
+    assert _encoder(result, out) == _lavf("ffmpeg")
+    assert "-filter_complex" in argv.read_text()  # the ladder's command ran through it
+
+
+def test_a_missing_ffmpeg_is_a_configuration_error(run_worker, hd_clip, tmp_path):
+    missing = tmp_path / "no-such-ffmpeg"
+    result = run_worker("transcode", "--source", hd_clip, "--dest", tmp_path / "out",
+                        env={"VIDEO_WORKER_FFMPEG": str(missing)})
+    assert result.returncode == 3
+    assert result.manifest["kind"] == "config"
+    assert result.manifest["error"].startswith(f"VIDEO_WORKER_FFMPEG={str(missing)!r}: not an executable file")
+    assert not (tmp_path / "out").exists()

@@ -17,12 +17,15 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z']+", text.lower()))
 
 
-def test_english_speech_is_transcribed_into_subtitles(run_worker, speech_clip, tmp_path):
-    result = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path)
+@pytest.mark.parametrize("batch_size", [0, 8])  # window after window; chunks of speech in batches
+def test_english_speech_is_transcribed_into_subtitles(run_worker, speech_clip, tmp_path, batch_size):
+    result = run_worker("transcribe", "--source", speech_clip, "--dest", tmp_path,
+                        env={"VIDEO_WORKER_WHISPER_BATCH_SIZE": str(batch_size)})
     assert result.returncode == 0, result.stderr
     m = result.manifest
     assert m["speech"] is True and m["language"] == "en" and m["cues"] >= 2
     transcript = json.loads((tmp_path / "transcript.json").read_text())
+    assert transcript["batch_size"] == batch_size
     heard = _words(transcript["text"])
     expected = {"animals", "park", "black", "cat", "sits", "under", "green", "tree", "dog", "runs", "grass"}
     assert len(expected & heard) >= 8, transcript["text"]

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 ASSET_CACHE = "public, max-age=31536000"
 PAGE_CACHE = "public, max-age=60"
 # One CopyObject per file up to its 5 GiB limit; bigger files (a long 1080p rendition) go in parts.
-COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
+COPY_LIMIT = 5 * 1024**3
+COPY_CONFIG = TransferConfig(multipart_threshold=COPY_LIMIT, multipart_chunksize=512 * 1024**2)
 THREADS = 8  # concurrent copies and shard updates: each is one S3 round trip or a server-side copy
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
@@ -42,12 +43,25 @@ def put(s3: Any, bucket: str, key: str, body: bytes, *, mutable: bool = False) -
     return key
 
 
-def copy(s3: Any, uri: str, bucket: str, key: str) -> None:
-    """Server-side copy with the site's headers, whatever the worker stored."""
+def sizes(s3: Any, prefix_uri: str) -> dict[str, int]:
+    """URI -> bytes of every object under the prefix: a listing, one request per 1000 objects."""
+    bucket, prefix = S3Hook.parse_s3_url(prefix_uri)
+    return {f"s3://{bucket}/{obj['Key']}": obj["Size"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])}
+
+
+def copy(s3: Any, uri: str, bucket: str, key: str, size: int | None) -> None:
+    """Server-side copy with the site's headers, whatever the worker stored: one CopyObject when ``size``
+    (from a listing) is within its limit, else the managed copy, which asks S3 the size (a HEAD) and
+    copies in parts above the limit."""
     source_bucket, source_key = S3Hook.parse_s3_url(uri)
+    source, extra = {"Bucket": source_bucket, "Key": source_key}, {"MetadataDirective": "REPLACE", **headers(key)}
     log.info("copying %s to s3://%s/%s", uri, bucket, key)
-    s3.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key,
-            ExtraArgs={"MetadataDirective": "REPLACE", **headers(key)}, Config=COPY_CONFIG)
+    if size is not None and size <= COPY_LIMIT:
+        s3.copy_object(CopySource=source, Bucket=bucket, Key=key, **extra)
+    else:
+        s3.copy(source, bucket, key, ExtraArgs=extra, Config=COPY_CONFIG)
 
 
 def read_text(s3: Any, uri: str) -> str:

@@ -56,9 +56,14 @@ def site_files(manifests: RunManifests) -> dict[str, str]:
     return {dest: manifest.uri(name) for manifest, name, dest in picks}
 
 
-def copy_all(s3: Any, files: dict[str, str], bucket: str, folder: str) -> list[str]:
-    """Copy every file into ``folder``, several at once; their keys, in the order of ``files``."""
+def copy_all(s3: Any, files: dict[str, str], bucket: str, folder: str, work: str) -> list[str]:
+    """Copy every file into ``folder``, several at once; their keys, in the order of ``files``.
+
+    Their sizes come from one listing of the video's ``work`` prefix, where the stages wrote them: a
+    CopyObject each, not a HEAD and a CopyObject (what the managed copy does to learn the size).
+    """
     keys = {name: folder + name for name in files}
+    size = objects.sizes(s3, work.rstrip("/") + "/")
     with ThreadPoolExecutor(max_workers=objects.THREADS) as pool:
-        list(pool.map(lambda name: objects.copy(s3, files[name], bucket, keys[name]), files))
+        list(pool.map(lambda name: objects.copy(s3, files[name], bucket, keys[name], size.get(files[name])), files))
     return list(keys.values())

@@ -21,6 +21,9 @@ from video_worker.settings import ANIMAL_CLASSES
 
 ANIMALS = frozenset(ANIMAL_CLASSES)
 LINK_IOU = 0.1  # boxes on consecutive samples overlap at least this much to be one animal
+# Two animal boxes on one frame that overlap this much are one animal read as two classes: the model's NMS
+# is per class, so it keeps both. 0.7 is that NMS's own IoU (onnx_detector.IOU), applied across animal classes.
+SAME_ANIMAL_IOU = 0.7
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,23 @@ def can_link(a: str, b: str) -> bool:
     return a == b or (a in ANIMALS and b in ANIMALS)
 
 
+def one_per_animal(found: list[Hit]) -> list[Hit]:
+    """One frame's hits without the weaker reading of an animal that a stronger box of another animal class
+    already covers (SAME_ANIMAL_IOU): a cat at 0.53 and a sheep at 0.21 on the same rabbit are one animal."""
+    kept: list[Hit] = []
+    for hit in sorted(found, key=lambda h: -h.confidence):
+        if not (hit.label in ANIMALS and any(
+                other.label in ANIMALS and iou(other.box, hit.box) >= SAME_ANIMAL_IOU for other in kept)):
+            kept.append(hit)
+    return kept
+
+
 def link(hits: Iterable[Hit], *, min_iou: float, max_gap_s: float) -> list[Track]:
     """Tracks from hits, frame by frame: each hit joins the open track whose last box it overlaps most.
 
-    A track stays open while its last hit is at most ``max_gap_s`` old, so an animal missed on a frame or
-    two keeps its track. Matching is greedy on overlap, best pairs first, one hit per track per frame.
+    Each frame's hits first lose their doubles of one animal (one_per_animal). A track stays open while
+    its last hit is at most ``max_gap_s`` old, so an animal missed on a frame or two keeps its track.
+    Matching is greedy on overlap, best pairs first, one hit per track per frame.
     Tracks come out in order of their first hit.
     """
     by_frame: dict[int, list[Hit]] = defaultdict(list)
@@ -94,7 +109,7 @@ def link(hits: Iterable[Hit], *, min_iou: float, max_gap_s: float) -> list[Track
         by_frame[hit.frame].append(hit)
     tracks: list[Track] = []
     for frame in sorted(by_frame):
-        found = by_frame[frame]
+        found = one_per_animal(by_frame[frame])
         t = found[0].t
         open_tracks = [tr for tr in tracks if t - tr.last_s <= max_gap_s + 1e-6]
         pairs = sorted(

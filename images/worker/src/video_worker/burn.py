@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import get_args
 
 from video_contract.manifests import BurnManifest
-from video_worker import ffmpeg, languages, probe
+from video_worker import ffmpeg, languages, probe, transcode
 from video_worker.settings import X264Preset, worker_settings
 from video_worker.storage import Location
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
             ["-i", source, "-map", "0:v:0", *audio,
              "-vf", f"subtitles={subs.name}:force_style='{STYLE}'",
              "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
-             "-pix_fmt", "yuv420p", "-movflags", "+faststart", burned.resolve()],
+             *transcode.WEB_PICTURE, "-movflags", "+faststart", burned.resolve()],
             cwd=workdir,
         )
         inputs: list[str | Path] = []

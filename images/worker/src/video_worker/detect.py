@@ -206,7 +206,7 @@ def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, in
     """
     log.info("loading YOLO model %s (device %s)", name, device)
     if name.endswith(".onnx"):
-        detector: Detector = OnnxDetector(name, device)
+        detector: Detector = OnnxDetector(name, device, worker_settings().detect_threads)
     else:
         detector = UltralyticsDetector(name, device, imgsz)
     detector.detect(np.zeros((*frame_shape, 3), np.uint8), list(detector.names), 1.0)

@@ -65,6 +65,7 @@ def run(
 ) -> bytes:
     """Run ffmpeg/ffprobe (or ``tool``) quietly, log the command, raise FFmpegError on failure.
 
+    ``tool="ffmpeg"`` runs the worker's ffmpeg (VIDEO_WORKER_FFMPEG); ffprobe is the one on PATH.
     Returns stdout when ``capture_stdout`` (raw frames, JSON), else ``b""``.
     """
     cmd = _command(tool, args)
@@ -95,7 +96,7 @@ def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
         given = _inputs_allow_listed(given)
     elif tool == "ffprobe":
         given = [*_missing(allow_lists(), given), *given]
-    cmd = [tool, *banner, *quiet, *given]
+    cmd = [worker_settings().ffmpeg_command if tool == "ffmpeg" else tool, *banner, *quiet, *given]
     log.debug("running: %s", redact(shlex.join(cmd)))
     return cmd
 
@@ -135,15 +136,18 @@ def _starting(tool: str, exc: OSError, cwd: Path | None) -> None:
     """A tool that cannot be started is a configuration error (exit 3), not a retry.
 
     Other OSErrors (out of memory, too many processes) and a missing ``cwd`` stay what they are.
-    The packager's path is a setting (VIDEO_WORKER_PACKAGER); ffmpeg and ffprobe are found on PATH.
+    The packager and ffmpeg are settings (VIDEO_WORKER_PACKAGER, VIDEO_WORKER_FFMPEG); ffprobe is found on PATH.
     """
     if exc.errno not in _NOT_RUNNABLE or (cwd is not None and exc.filename in (str(cwd), cwd)):
         return
     reason = exc.strerror or type(exc).__name__
     where = "" if os.sep in tool else f"; it is not on PATH ({os.environ.get('PATH', '')})"
-    if tool == worker_settings().packager:
-        raise ConfigError(f"Shaka Packager ({tool!r}) cannot be run: {reason}{where}; "
-                          "set VIDEO_WORKER_PACKAGER to its path") from exc
+    settings = worker_settings()
+    configured = {settings.packager: ("Shaka Packager", "VIDEO_WORKER_PACKAGER"),
+                  settings.ffmpeg_command: ("ffmpeg", "VIDEO_WORKER_FFMPEG")}
+    if tool in configured:
+        name, variable = configured[tool]
+        raise ConfigError(f"{name} ({tool!r}) cannot be run: {reason}{where}; set {variable} to its path") from exc
     raise ConfigError(f"{tool} cannot be run: {reason}{where}; install it, or put its directory on PATH") from exc
 
 

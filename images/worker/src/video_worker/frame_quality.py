@@ -54,11 +54,11 @@ class FrameStats:
         return self.moved < FROZEN_SHARE
 
 
-def analysis_copy(rgb: np.ndarray) -> np.ndarray:
-    """The small greyscale copy every measure works on."""
-    h, w = rgb.shape[:2]
+def analysis_copy(bgr: np.ndarray) -> np.ndarray:
+    """The small greyscale copy every measure works on, of a BGR frame (OpenCV's order)."""
+    h, w = bgr.shape[:2]
     size = (ANALYSIS_WIDTH, max(BLOCK, round(h * ANALYSIS_WIDTH / w)))
-    return cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
 
 
 def measure(grey: np.ndarray, previous: np.ndarray | None) -> FrameStats:

@@ -16,13 +16,14 @@ import json
 import logging
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from video_contract.manifests import Gif, Poster, PreviewsManifest, Storyboard
 from video_worker import ffmpeg, frame_quality, probe, settings
@@ -81,9 +82,13 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     scan = scan_frames(source, size, args.label_every, workdir / LABELLING,
                        workdir=workdir, storyboard_interval=interval, thumb=thumb)
     subjects = Subjects.load(detections)
-    poster = make_poster(source, out / POSTER, size, scan, subjects)
-    gifs = make_gifs(source, out, duration, size, scan, subjects)
-    storyboard = make_storyboard(workdir / THUMBS_DIR, out, duration, interval, thumb)
+    # Three ffmpeg runs at once: the GIFs' graph keeps about one core busy, the poster and the
+    # storyboard fill the other.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        posting = pool.submit(make_poster, source, out / POSTER, size, scan, subjects)
+        animating = pool.submit(make_gifs, source, out, duration, size, scan, subjects)
+        tiling = pool.submit(make_storyboard, workdir / THUMBS_DIR, out, duration, interval, thumb)
+    poster, gifs, storyboard = posting.result(), animating.result(), tiling.result()
     # Uploaded last, once nothing here can fail any more: a failed stage leaves no frames behind.
     prefix = Location(args.labelling_dest or Location(args.dest).join(f"{LABELLING}/"))
     uploaded = prefix.upload_tree(workdir / LABELLING)
@@ -192,8 +197,8 @@ def scan_frames(
     command = _scan_command(source, size, every, storyboard_interval, thumb)
     with closing(ffmpeg.stream_frames(command, size[0] * size[1] * 3, cwd=workdir)) as frames:
         for index, raw in enumerate(frames):
-            rgb = np.frombuffer(raw, np.uint8).reshape(size[1], size[0], 3)
-            grey = frame_quality.analysis_copy(rgb)
+            bgr = np.frombuffer(raw, np.uint8).reshape(size[1], size[0], 3)
+            grey = frame_quality.analysis_copy(bgr)
             frame = frame_quality.measure(grey, previous)
             stats.append(frame)
             previous = grey
@@ -205,7 +210,10 @@ def scan_frames(
                 continue
             last_kept = grey
             name = f"frame_{index * every:06d}.jpg"
-            Image.fromarray(rgb).save(folder / name, quality=LABEL_JPEG_QUALITY)
+            encoded, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, LABEL_JPEG_QUALITY])
+            if not encoded:
+                raise RuntimeError(f"OpenCV could not encode {name}")
+            (folder / name).write_bytes(jpeg.tobytes())
             kept.append((index, name))
 
     times = _frame_times(workdir / TIMES_FILE)
@@ -225,7 +233,7 @@ def scan_frames(
 def _scan_command(
     source: Path, size: tuple[int, int], every: int, interval: float, thumb: tuple[int, int],
 ) -> list[str | Path]:
-    """One decode, two outputs: every Nth frame as raw RGB on stdout, storyboard thumbnails as files.
+    """One decode, two outputs: every Nth frame as raw BGR (OpenCV's order) on stdout, storyboard thumbnails as files.
 
     ``blackframe=amount=0`` tags every frame, so ``metadata=print`` writes each
     streamed frame's timestamp to TIMES_FILE (raw video carries none).
@@ -240,7 +248,7 @@ def _scan_command(
     )
     return [
         "-i", source.absolute(), "-filter_complex", graph,
-        "-map", "[frames]", "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1",
+        "-map", "[frames]", "-fps_mode", "passthrough", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1",
         "-map", "[thumbs]", "-fps_mode", "passthrough", f"{THUMBS_DIR}/%06d.bmp",
     ]
 

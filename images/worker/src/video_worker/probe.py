@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -124,6 +125,9 @@ def inspect(path: Path, limits: Limits | None = None) -> dict[str, Any]:
     return meta
 
 
+# ffmpeg has no decoder for the stream: 5.1 "Decoder (codec X) not found for input stream #0:0",
+# 7.0 and later "Decoding requested, but no decoder found for: X".
+NO_DECODER = re.compile(r"Decoder \(codec \S+\) not found|no decoder found for")
 AUDIO_CONTAINERS = {"mp3": "MP3", "flac": "FLAC", "aac": "AAC", "ac3": "AC-3", "eac3": "E-AC-3",
                     "wav": "WAV", "aiff": "AIFF", "amr": "AMR", "ogg": "Ogg", "w64": "Wave64",
                     "caf": "CAF", "wv": "WavPack", "ape": "APE", "asf": "WMA"}
@@ -306,7 +310,7 @@ def _decodes_at(path: Path, t: float, video: dict[str, Any]) -> bool:
             capture_stdout=True,
         )
     except ffmpeg.FFmpegError as exc:
-        if "Decoder" in exc.stderr_tail and "not found" in exc.stderr_tail:
+        if NO_DECODER.search(exc.stderr_tail):
             raise InputError(
                 f"The video is {str(video.get('codec_name')).upper()}, which ffmpeg cannot decode."
             ) from exc

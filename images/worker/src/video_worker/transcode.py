@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # Peak video bitrate per rung (short side), so a rendition fits the bandwidth it is meant for.
 MAXRATE_KBPS = {2160: 16000, 1440: 9000, 1080: 6000, 720: 3500, 480: 1800, 360: 1000, 240: 600}
 MAX_FPS = 60
+# 8-bit 4:2:0 in limited ("tv") range, what every player expects. ffmpeg 5.1 converted a full-range source
+# (MJPEG cameras' yuvj) to it from -pix_fmt alone; 7.0 and later keep the source's range unless it is named.
+WEB_PICTURE = ("-pix_fmt", "yuv420p", "-color_range", "tv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +127,7 @@ def _ladder_command(
         cmd += [
             "-map", f"[v{i}]", "-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf),
             "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k",
-            "-profile:v", "high", "-pix_fmt", "yuv420p",
+            "-profile:v", "high", *WEB_PICTURE,
             "-force_key_frames", f"expr:gte(t,n_forced*{args.keyframe_interval})",
             "-map_metadata", "-1", path,
         ]
