@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-SAMPLE_EVERY_S = 0.05
+SAMPLE_EVERY_S = 0.05  # the tree samplers' period: a process loses at most this much of its time at exit
 # Others run tests on this machine at times: above this many of its cores, they competed with the measured run.
 CONTENDED_CORES = 0.25
 TICK_NOISE_S = 0.1  # /proc/stat counts in 10 ms ticks: a run of a few ms cannot be judged finer than this
@@ -134,14 +134,13 @@ def machine_busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-class _TreeSampler(threading.Thread):
-    """The highest sum of RSS over a process and its descendants, sampled until stopped."""
+class TreeSampler(threading.Thread):
+    """Looks at a process and its descendants every SAMPLE_EVERY_S until stopped (``sample``)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.stop = threading.Event()
-        self.peak_bytes = 0
 
     def run(self) -> None:
         try:
@@ -153,10 +152,24 @@ class _TreeSampler(threading.Thread):
                 procs = [root, *root.children(recursive=True)]
             except psutil.Error:
                 return
-            total = 0
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak_bytes = max(self.peak_bytes, total)
+            self.sample(procs)
+
+    def sample(self, procs: list[psutil.Process]) -> None:
+        raise NotImplementedError
+
+
+class _TreeSampler(TreeSampler):
+    """The highest sum of RSS over a process and its descendants."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(pid)
+        self.peak_bytes = 0
+
+    def sample(self, procs: list[psutil.Process]) -> None:
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        self.peak_bytes = max(self.peak_bytes, total)

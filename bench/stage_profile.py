@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -38,7 +37,7 @@ import local_env
 import local_models
 import psutil
 from clip import ensure_clip
-from measure import Measurement, measure
+from measure import SAMPLE_EVERY_S, Measurement, TreeSampler, measure
 from moto_endpoint import moto_endpoint
 from report import write_section
 
@@ -53,7 +52,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BUCKET = "video-pipeline-profile"
 RATE_HZ = 100  # py-spy's samples a second: its default; 10 ms is finer than any place worth naming
-SAMPLE_EVERY_S = 0.05  # the CPU sampler's period: a process loses at most this much of its time at exit
 TOP_PLACES = 5
 # The stages a profiled stage reads the outputs of; they run first, unprofiled, when not profiled themselves.
 NEEDS = {Stage.CAPTIONS: {Stage.TRANSCRIBE}, Stage.PREVIEWS: {Stage.DETECT},
@@ -106,36 +104,25 @@ class Profile:
     phases: dict[str, float]  # Airflow only: wall and CPU before and after the callable
 
 
-class TreeCpu(threading.Thread):
-    """Each process's and each thread's CPU seconds in a process tree, sampled until stopped.
+class TreeCpu(TreeSampler):
+    """Each process's and each thread's CPU seconds in a process tree.
 
     The last reading of each is kept, so a process that exits loses at most SAMPLE_EVERY_S of its time.
     """
 
     def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.stop = threading.Event()
+        super().__init__(pid)
         self.commands: dict[int, list[str]] = {}
         self.threads: dict[int, dict[int, float]] = defaultdict(dict)  # pid: {tid: CPU seconds}
 
-    def run(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        while not self.stop.wait(SAMPLE_EVERY_S):
+    def sample(self, procs: list[psutil.Process]) -> None:
+        for proc in procs:
             try:
-                procs = [root, *root.children(recursive=True)]
+                with proc.oneshot():
+                    self.commands.setdefault(proc.pid, proc.cmdline())
+                    self.threads[proc.pid].update({t.id: t.user_time + t.system_time for t in proc.threads()})
             except psutil.Error:
-                return
-            for proc in procs:
-                try:
-                    with proc.oneshot():
-                        self.commands.setdefault(proc.pid, proc.cmdline())
-                        self.threads[proc.pid].update({t.id: t.user_time + t.system_time for t in proc.threads()})
-                except psutil.Error:
-                    pass
+                pass
 
 
 def place(frames: list[dict]) -> str:
