@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -124,6 +125,12 @@ def package(files: list[Path], out: Path) -> None:
                    check=True, cwd=out / "stream", capture_output=True)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this script and of the tools it ran and waited for, so far."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, required=True)
@@ -132,11 +139,13 @@ def main() -> None:
     source, out = args.source.resolve(), args.out.resolve()
     (out / "stream").mkdir(parents=True, exist_ok=True)
     steps: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def step(name: str, fn, *a):
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _cpu_seconds()
         result = fn(*a)
         steps[name] = round(time.monotonic() - started, 3)
+        cpu[name] = round(_cpu_seconds() - cpu_before, 3)
         return result
 
     info = step("probe", probe, source)
@@ -146,7 +155,7 @@ def main() -> None:
     step("previews", previews, source, out, info["duration"])
     step("burn", burn, files[0], srt, out)
     step("package", package, files, out)
-    print(json.dumps({"steps": steps, "renditions": [f.name for f in files], "animals": sorted(
+    print(json.dumps({"steps": steps, "cpu": cpu, "renditions": [f.name for f in files], "animals": sorted(
         {h["label"] for h in hits})}))
 
 

@@ -30,7 +30,7 @@ from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "include" / "templates"
-PREFIX = "/upload"
+PREFIX = uploads.PAGE_PREFIX
 
 app = FastAPI(title="video-pipeline uploads", docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -23,6 +23,7 @@ from video_pipeline.config import Settings
 from video_pipeline.discovery import PIPELINE_DAG_ID, run_id
 from video_pipeline.identity import video_id
 
+PAGE_PREFIX = "/upload"  # where the api-server serves the upload page (video_pipeline_plugin.py)
 UNSAFE = re.compile(r"[^\w .()+,=@-]+")  # what is kept of a file name in a key
 MAX_NAME = 120
 # The uploaded name as object metadata (x-amz-meta-*), percent-encoded: S3 metadata is ASCII only.

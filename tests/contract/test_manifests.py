@@ -156,7 +156,8 @@ def test_a_translation_reads_back_in_the_contracts_order_and_names_its_missing_f
     read = read_manifest(transcribe)
     assert isinstance(read, TranscribeManifest) and read.translation is not None
     assert read.to_json()["translation"] == english and read.translation.from_ == "fr"
-    assert list(read.to_json())[-4:] == ["translation", "translation_skipped", "seconds", "artifacts"]
+    assert list(read.to_json())[-5:] == ["translation", "translation_skipped", "seconds", "cpu_seconds",
+                                         "artifacts"]
     del transcribe["translation"]["cues"]
     with pytest.raises(ManifestError, match=r"the transcribe manifest\.translation: missing field 'cues'"):
         read_manifest(transcribe)

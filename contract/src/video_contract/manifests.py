@@ -2,7 +2,7 @@
 
 The worker writes ``manifest.json`` beside its outputs and prints the same object, with
 ``artifacts`` (each output's name and URI), as its last stdout line; that line is the task's
-XCom. The envelope (stage, source, dest, seconds, artifacts) is the CLI's; the rest is the stage's.
+XCom. The envelope (stage, source, dest, seconds, cpu_seconds, artifacts) is the CLI's; the rest is the stage's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from video_contract.records import ManifestError, Record, renamed
 from video_contract.stages import Stage
 
 MANIFEST = "manifest.json"  # every stage's manifest, beside its outputs
-ENVELOPE = ("source", "dest", "seconds", "artifacts")
+ENVELOPE = ("source", "dest", "seconds", "cpu_seconds", "artifacts")
+TIMINGS = ("seconds", "cpu_seconds")  # how long a run took: the fields that differ between two runs of one input
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -25,13 +26,17 @@ class Manifest(Record):
     source: str = ""
     dest: str = ""
     seconds: float = 0.0
+    # CPU time of the stage's process and the tools it ran (ffmpeg, ffprobe, the packager), user plus system:
+    # what the stage costs, as wall time on a shared machine does not say.
+    cpu_seconds: float = 0.0
     artifacts: dict[str, str] | None = None  # output name -> URI; None in manifest.json itself
 
     def to_json(self) -> dict[str, Any]:
         fields = super().to_json()
         body = {k: v for k, v in fields.items() if k not in ENVELOPE}
         head = {"stage": self.STAGE.value, "source": self.source, "dest": self.dest}
-        tail = {"seconds": self.seconds, **({"artifacts": self.artifacts} if self.artifacts is not None else {})}
+        tail = {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                **({"artifacts": self.artifacts} if self.artifacts is not None else {})}
         return {**head, **body, **tail}
 
     @classmethod

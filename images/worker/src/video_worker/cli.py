@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -113,9 +114,16 @@ def run_stage(args: argparse.Namespace) -> Manifest:
         out.mkdir()
         made: Manifest = args.module.run(args, source=source, out=out, workdir=workdir)
         manifest = dataclasses.replace(made, source=args.source, dest=args.dest,
-                                       seconds=round(time.monotonic() - started, 3))
+                                       seconds=round(time.monotonic() - started, 3),
+                                       cpu_seconds=round(_cpu_seconds(), 3))
         (out / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2))
         return dataclasses.replace(manifest, artifacts=dest.upload_tree(out))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the tools it ran and waited for, from its start."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def main(argv: list[str] | None = None) -> int:

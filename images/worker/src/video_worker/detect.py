@@ -201,12 +201,16 @@ Detector = OnnxDetector | UltralyticsDetector
 def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, int]) -> Detector:
     """The model behind one interface, warmed up on a blank frame so timings measure inference, not loading.
 
-    ONNX exports run in onnxruntime directly; other weights (.pt, or names ultralytics downloads) through
-    ultralytics, which needs torch. ``name`` is what ``models.resolve`` allowed.
+    ONNX exports run in onnxruntime directly, at the smallest input that holds ``frame_shape`` (384x640 for
+    16:9); other weights (.pt, or names ultralytics downloads) through ultralytics, which needs torch.
+    ``name`` is what ``models.resolve`` allowed.
     """
     log.info("loading YOLO model %s (device %s)", name, device)
     if name.endswith(".onnx"):
-        detector: Detector = OnnxDetector(name, device, worker_settings().detect_threads)
+        try:
+            detector: Detector = OnnxDetector(name, device, worker_settings().detect_threads, frame_shape)
+        except ValueError as exc:  # an export this cannot read or re-size: the configured model is wrong
+            raise ConfigError(f"the YOLO model {name} cannot be used: {exc}") from exc
     else:
         detector = UltralyticsDetector(name, device, imgsz)
     detector.detect(np.zeros((*frame_shape, 3), np.uint8), list(detector.names), 1.0)
