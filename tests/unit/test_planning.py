@@ -1,7 +1,9 @@
 """Each stage's worker invocation, planned from a run's options and real stage manifests: no Airflow, no S3.
 
 ``fixtures/manifests.json`` holds every stage's result line from a real worker run on a clip with speech
-and a cat (``/tmp/mf/run_all.sh``), its paths moved under ``s3://media/work/0123456789abcdef``.
+and a cat (``/tmp/mf/run_all.sh``), its paths moved under ``s3://media/work/0123456789abcdef``; its
+``cpu_seconds``, which the envelope gained later, are its ``seconds`` times each stage's CPU over wall in the
+stage profile of BENCHMARKS.md ("Where each second goes").
 """
 
 from __future__ import annotations
