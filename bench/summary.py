@@ -26,14 +26,15 @@ INSTANCE = "c7i.large"
 INSTANCE_USD_PER_HOUR = 0.08925
 NOT_MEASURED = "not measured"
 FLOORS = """The last column is the best the pipeline can do on this machine without less of the work that both sides
-must do, measured in the same runs: for `dags test`, its stage processes one after another and Airflow's
-start-up before the first task (its import, DAG parses and execution API, the same for any DAG), with nothing
-between the tasks; for the stack, `dags test`'s CPU spread over every core with no orchestration at all; for CPU, the
-encodes (transcode and burn: x264 at the peer's settings), the models (transcribe and detect: the peer's
-Whisper and YOLO over the same audio and frames) and Airflow's own CPU, leaving nothing for probe, previews,
-package and captions; for the queue, every core busy with the stack's CPU per video. Where a target is missed
-and its floor misses it too, only less of that work meets it; "Against the straightforward script" and
-"Throughput" below split each floor into its parts."""
+must do, measured in the same runs: for `dags test`, its stage processes one after another (each from its
+start to its exit) and Airflow's start-up before the first task (its import, DAG parses and execution API,
+the same for any DAG), with nothing between the tasks; for the stack, `dags test`'s CPU spread over every
+core with no orchestration at all; for CPU, the encodes (transcode and burn: x264 at the peer's settings),
+the models (transcribe and detect: the peer's Whisper and YOLO over the same audio and frames) and
+Airflow's own CPU, leaving nothing for probe, previews, package and captions; for the queue, every core
+busy with the stack's CPU per video. Where a target is missed and its floor misses it too, only less of
+that work meets it; "Against the straightforward script" and "Throughput" below split each floor into its
+parts."""
 
 
 def verdict(ratio: float, target: float, higher_is_better: bool = False) -> str:
