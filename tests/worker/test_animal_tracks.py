@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from video_worker.animal_tracks import Hit, Track, iou, keep, link, on_screen
+from video_contract.manifests import UNSURE_ANIMAL
+from video_worker.animal_tracks import Hit, Naming, Track, iou, keep, link, on_screen
 
 BOX = (100.0, 100.0, 200.0, 200.0)
 
@@ -24,7 +25,7 @@ def test_one_animal_misread_from_frame_to_frame_is_one_track_labelled_by_the_vot
     [track] = link(hits, min_iou=0.1, max_gap_s=2.0)
     assert [h.frame for h in track.hits] == [0, 1, 2, 3]
     assert track.votes == pytest.approx({"bird": 1.4, "dog": 0.3, "cat": 0.9})
-    assert track.label == "bird"
+    assert track.top == "bird"
     assert track.best.confidence == 0.8  # the best frame among those of the winning label, not the cat's 0.9
     assert (track.first_s, track.last_s) == (0.0, 1.5)
 
@@ -33,7 +34,7 @@ def test_two_animals_side_by_side_stay_two_tracks():
     left, right = BOX, (400.0, 100.0, 500.0, 200.0)
     hits = [hit(n, "dog", 0.7, left) for n in range(3)] + [hit(n, "cat", 0.7, right) for n in range(3)]
     tracks = link(hits, min_iou=0.1, max_gap_s=2.0)
-    assert sorted((t.label, len(t.hits)) for t in tracks) == [("cat", 3), ("dog", 3)]
+    assert sorted((t.label(), len(t.hits)) for t in tracks) == [("cat", 3), ("dog", 3)]
 
 
 def test_one_animal_read_as_two_classes_on_one_frame_stays_one_track():
@@ -76,3 +77,46 @@ def test_on_screen_merges_every_kept_track_whatever_its_label():
     bird = Track([hit(n, "bird") for n in range(16, 18)])  # 8-8.5 s
     assert on_screen([cat, dog, bird], sample_s=0.5, duration_s=8.6) == [(0.0, 4.75), (7.75, 8.6)]
     assert on_screen([], sample_s=0.5, duration_s=10) == []
+
+
+# Naming: a species only where the reads agree ---------------------------------------------------------------
+
+RULE = Naming(share=0.7, min_votes=1.0)
+
+
+def test_reads_that_agree_name_the_species():
+    track = Track([hit(n, "cat", 0.6) for n in range(3)])
+    assert (track.label(RULE), track.candidates) == ("cat", ["cat"])
+
+
+def test_a_split_vote_is_an_animal_with_its_candidates_most_voted_first():
+    """The close-up bird of the issue, frame by frame: dog 0.63, bird 0.68, bird 0.40, horse 0.35."""
+    track = Track([hit(0, "dog", 0.63), hit(1, "bird", 0.68), hit(2, "bird", 0.40), hit(3, "horse", 0.35)])
+    assert track.top == "bird"  # the plain vote would have said bird, at 52% of it
+    assert track.label(RULE) == UNSURE_ANIMAL
+    assert track.candidates == ["bird", "dog", "horse"]
+
+
+def test_a_second_look_that_agrees_tips_the_vote_to_the_species():
+    frames = [hit(0, "dog", 0.63), hit(1, "bird", 0.68), hit(2, "bird", 0.40)]
+    looks = [hit(1, "bird", 0.7), hit(1, "bird", 0.6), hit(2, "bird", 0.5)]
+    assert Track(frames).label(RULE) == UNSURE_ANIMAL
+    track = Track(frames, looks)
+    assert track.votes == pytest.approx({"dog": 0.63, "bird": 2.88})
+    assert track.label(RULE) == "bird"
+    assert track.score == pytest.approx(1.71)  # looks vote on the label, not on whether the track is kept
+
+
+def test_too_little_confidence_is_no_species_however_unanimous():
+    assert Track([hit(0, "cat", 0.3), hit(1, "cat", 0.3)]).label(RULE) == UNSURE_ANIMAL
+
+
+def test_a_minor_reading_is_no_candidate():
+    track = Track([hit(n, "cat", 0.9) for n in range(4)] + [hit(4, "dog", 0.2)])
+    assert track.candidates == ["cat"]  # the dog has 5% of the vote
+
+
+def test_spans_a_short_gap_apart_are_bridged_into_one_stretch_on_screen():
+    tracks = [Track([hit(0), hit(2)]), Track([hit(5), hit(6)])]  # 2 fps: 0-1 s, then 2.5-3 s
+    assert on_screen(tracks, 0.5, 10, bridge_s=0.0) == [(0.0, 1.25), (2.25, 3.25)]
+    assert on_screen(tracks, 0.5, 10, bridge_s=1.0) == [(0.0, 3.25)]

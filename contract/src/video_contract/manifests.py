@@ -200,18 +200,27 @@ class ReviewTexts(Record):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Animal(Record):
-    """One animal track: its voted label, its span and its best frame."""
+    """One animal track: its label, its span and its best frame.
+
+    ``label`` is a species only where the votes agree on one; otherwise it is UNSURE_ANIMAL and
+    ``candidates`` are what it was read as, most voted first ("bird or cat?").
+    """
 
     track: int
     label: str
+    candidates: list[str]
     first_s: float
     last_s: float
     peak_s: float
     peak_confidence: float
     frames_seen: int
-    votes: dict[str, float]
+    second_looks: int  # the views of its clearest frames (flipped, shrunk) that saw it again
+    votes: dict[str, float]  # each label's summed confidence over its frames and second looks
     thumbnail: str
     box: list[float]  # x1, y1, x2, y2 in the sampled frame's pixels
+
+
+UNSURE_ANIMAL = "animal"  # an Animal's label when its votes do not agree on a species
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

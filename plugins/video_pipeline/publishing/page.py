@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from video_contract.manifests import Cue, RunManifests
+from video_contract.manifests import UNSURE_ANIMAL, Cue, RunManifests
 from video_pipeline import csp
 from video_pipeline.config import Settings
 from video_pipeline.publishing import objects, templates, webvtt
@@ -115,6 +115,7 @@ def _context(s3: Any, title: str, manifests: RunManifests, files: dict[str, str]
         "transcript": next(iter(said.values()), []) if transcript else None,
         "no_speech_reason": transcript.no_speech_reason if transcript else None,
         "animals": detect.animals if detect else None,
+        "unsure": UNSURE_ANIMAL,
         "on_screen": detect.on_screen if detect else [],
         "animal_seconds": detect.animal_seconds if detect else None,
         "gifs": previews.gifs if previews else [],

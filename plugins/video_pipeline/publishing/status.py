@@ -72,8 +72,9 @@ def published_item(*, settings: Settings, video: Registration, title: str, manif
                        for r in transcode.renditions],
         "subtitles": [track.item(folder) for track in tracks] or None,
         "subtitle_languages": [track.language for track in tracks] or None,
-        "animals": [{"label": a.label, "first_s": a.first_s, "last_s": a.last_s, "frames_seen": a.frames_seen,
-                     "peak_confidence": a.peak_confidence, "thumbnail_key": folder + a.thumbnail}
+        "animals": [{"label": a.label, "candidates": a.candidates, "first_s": a.first_s, "last_s": a.last_s,
+                     "frames_seen": a.frames_seen, "peak_confidence": a.peak_confidence,
+                     "thumbnail_key": folder + a.thumbnail}
                     for a in detect.animals] if detect else None,
         "animal_seconds": detect.animal_seconds if detect else None,
         "animal_on_screen": [span.to_json() for span in detect.on_screen] if detect else None,

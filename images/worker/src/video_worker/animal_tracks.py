@@ -7,6 +7,12 @@ the track's label is the confidence-weighted vote of its frames, and a track
 too weak overall (one doubtful frame) is dropped as noise. Boxes of two
 animal classes link into one track; a non-animal class links only to itself.
 
+A track is named only when its evidence agrees: the frames' votes and a second
+look at its clearest frames (second_look.py) give one label a clear majority
+and enough confidence. Otherwise it is an "animal", with the labels it was read
+as for candidates ("bird or cat?"): a nano model's close-up of a bird, read as a
+dog, then a horse, then a bird, is not shown as a confident horse.
+
 The "animal on screen" timeline merges every kept track, whatever its label:
 a bird misread as a dog on one frame is still an animal on screen.
 """
@@ -17,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from video_contract.manifests import UNSURE_ANIMAL
 from video_worker.settings import ANIMAL_CLASSES
 
 ANIMALS = frozenset(ANIMAL_CLASSES)
@@ -24,6 +31,24 @@ LINK_IOU = 0.1  # boxes on consecutive samples overlap at least this much to be 
 # Two animal boxes on one frame that overlap this much are one animal read as two classes: the model's NMS
 # is per class, so it keeps both. 0.7 is that NMS's own IoU (onnx_detector.IOU), applied across animal classes.
 SAME_ANIMAL_IOU = 0.7
+# Timeline spans at most this far apart are one stretch on screen. bench/quality.py measures it: on its clips
+# a bridge up to 2 s finds nothing more (the track gap already joins what it would) and 3 s claims false
+# seconds where the cat leaves the frame, so none.
+BRIDGE_S = 0.0
+CANDIDATES = 3  # at most this many labels are offered for an unsure track, most voted first
+CANDIDATE_SHARE = 0.15  # a label with less of the vote than this is no candidate
+
+
+@dataclass(frozen=True)
+class Naming:
+    """When a track gets a species: its top label has at least ``share`` of the summed confidence of all
+    its reads (frames and second looks) and ``min_votes`` of its own. bench/quality.py measures them."""
+
+    share: float = 0.8
+    min_votes: float = 2.0
+
+
+NAMING = Naming()
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,7 @@ class Track:
     """One object followed over sampled frames: at most one hit per frame, in time order."""
 
     hits: list[Hit] = field(default_factory=list)
+    looks: list[Hit] = field(default_factory=list)  # the second look's reads of its clearest frames
 
     @property
     def first_s(self) -> float:
@@ -53,26 +79,44 @@ class Track:
 
     @property
     def votes(self) -> dict[str, float]:
-        """Each label's summed confidence over the track's frames."""
+        """Each label's summed confidence over the track's frames and second looks."""
         votes: dict[str, float] = defaultdict(float)
-        for hit in self.hits:
+        for hit in self.hits + self.looks:
             votes[hit.label] += hit.confidence
         return dict(votes)
 
     @property
     def score(self) -> float:
+        """The frames' summed confidence, whatever the labels: how sure it is that something is there."""
         return sum(hit.confidence for hit in self.hits)
 
     @property
-    def label(self) -> str:
+    def top(self) -> str:
+        """The most voted label."""
         votes = self.votes
         return max(votes, key=lambda label: (votes[label], label))
 
+    def label(self, naming: Naming = NAMING) -> str:
+        """The species, when the votes agree on one (``naming``); else UNSURE_ANIMAL."""
+        votes = self.votes
+        top, total = self.top, sum(votes.values())
+        agree = votes[top] >= naming.share * total - 1e-9 and votes[top] >= naming.min_votes - 1e-9
+        return top if agree or top not in ANIMALS else UNSURE_ANIMAL
+
+    @property
+    def candidates(self) -> list[str]:
+        """The labels it was read as with a share of the vote (CANDIDATE_SHARE), most voted first."""
+        votes = self.votes
+        total = sum(votes.values())
+        ranked = sorted(votes, key=lambda label: (-votes[label], label))
+        return [label for label in ranked if votes[label] >= CANDIDATE_SHARE * total][:CANDIDATES]
+
     @property
     def best(self) -> Hit:
-        """The most confident hit that carries the track's label: its thumbnail."""
-        label = self.label
-        return max((h for h in self.hits if h.label == label), key=lambda h: (h.confidence, -h.t))
+        """The most confident frame that carries the most voted label: its thumbnail."""
+        top = self.top
+        return max((h for h in self.hits if h.label == top), key=lambda h: (h.confidence, -h.t),
+                   default=max(self.hits, key=lambda h: (h.confidence, -h.t)))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -136,14 +180,16 @@ def keep(tracks: list[Track], min_score: float) -> list[Track]:
     return [tr for tr in tracks if tr.score >= min_score - 1e-9]
 
 
-def on_screen(tracks: list[Track], sample_s: float, duration_s: float) -> list[tuple[float, float]]:
+def on_screen(tracks: list[Track], sample_s: float, duration_s: float,
+              bridge_s: float = 0.0) -> list[tuple[float, float]]:
     """When any kept track is on screen: each track spans its first to its last sample, widened by half a
-    sample period on each side (a sample stands for the time around it); overlapping spans merge."""
+    sample period on each side (a sample stands for the time around it); spans that overlap, or are at
+    most ``bridge_s`` apart, merge."""
     half = sample_s / 2
     spans = sorted((max(0.0, tr.first_s - half), min(duration_s, tr.last_s + half)) for tr in tracks)
     merged: list[tuple[float, float]] = []
     for start, end in spans:
-        if merged and start <= merged[-1][1] + 1e-6:
+        if merged and start <= merged[-1][1] + bridge_s + 1e-6:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))

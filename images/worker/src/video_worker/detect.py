@@ -3,10 +3,12 @@
 One ffmpeg process samples frames at a low rate and streams them through the
 model one at a time (the int8 ONNX export has a static batch of 1). Hits are
 linked over time into tracks (animal_tracks.py): one appearance per animal, labelled
-by the vote of its frames, with its best frame as a thumbnail, and an "animal
-on screen" timeline over all tracks. The defaults (2 frames per second, hits
-from 0.2, tracks from a summed confidence of 0.5) come from the measurement in
-BENCHMARKS.md ("Output quality").
+by the vote of its frames and of a second look at its clearest frames
+(second_look.py), a species only where they agree and "animal" with its
+candidates where they do not, with its best frame as a thumbnail, and an
+"animal on screen" timeline over all tracks. The defaults (2 frames per second,
+hits from 0.15, tracks from a summed confidence of 0.5) come from the
+measurement in BENCHMARKS.md ("Output quality").
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video_contract.manifests import Animal, DetectManifest, Span
-from video_worker import animal_tracks, ffmpeg, models, probe, settings
+from video_contract.manifests import UNSURE_ANIMAL, Animal, DetectManifest, Span
+from video_worker import animal_tracks, ffmpeg, models, probe, second_look, settings
 from video_worker.animal_tracks import Hit, Track
 from video_worker.errors import ConfigError, UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
@@ -92,16 +94,20 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
 
     linked = animal_tracks.link(hits, min_iou=animal_tracks.LINK_IOU, max_gap_s=args.track_gap)
     kept = animal_tracks.keep(linked, args.min_track_score)
+    started = time.perf_counter()
+    looked = look_again(kept, scratch, lambda frame: detector.detect(frame, class_ids, args.conf), detector.names)
+    second_look_s = time.perf_counter() - started
     thumbnails = write_thumbnails(kept, scratch, out)
     appearances = [describe(n, track, thumbnail) for n, (track, thumbnail) in enumerate(zip(kept, thumbnails))]
-    on_screen = [Span(start_s=a, end_s=b)
-                 for a, b in animal_tracks.on_screen(kept, 1 / args.fps, meta["duration_s"])]
+    on_screen = [Span(start_s=a, end_s=b) for a, b in animal_tracks.on_screen(
+        kept, 1 / args.fps, meta["duration_s"], animal_tracks.BRIDGE_S)]
     ms_per_frame = round(1000 * inference_s / frames, 1) if frames else None
     labels = sorted({a.label for a in appearances})
     animal_s = round(sum(span.end_s - span.start_s for span in on_screen), 3)
     log.info("sampled %d frames at %s fps: %d hits in %d tracks, %d kept (%s), animals on screen %.1f s; "
-             "%s ms per frame on %s", frames, args.fps, len(hits), len(linked), len(kept),
-             ", ".join(labels) or "none", animal_s, ms_per_frame, device)
+             "%s ms per frame on %s; a second look at %d frames in %.2f s", frames, args.fps, len(hits),
+             len(linked), len(kept), ", ".join(labels) or "none", animal_s, ms_per_frame, device, looked,
+             second_look_s)
 
     track_of = {id(hit): n for n, track in enumerate(kept) for hit in track.hits}  # None: a dropped track's
     detections = {
@@ -225,6 +231,26 @@ def iter_frames(source: Path, fps: float, width: int, height: int) -> Iterator[n
         yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
 
 
+def look_again(kept: list[Track], scratch: Path, detect: second_look.Detect, names: dict[int, str]) -> int:
+    """Each track's clearest frames under second_look's views, their reads added to its votes; how many
+    frames were looked at again."""
+    looked = 0
+    for track in kept:
+        for seen in second_look.clearest(track):
+            track.looks += second_look.look(detect, read_scratch(scratch, seen.frame), seen, names)
+            looked += 1
+    return looked
+
+
+def read_scratch(scratch: Path, frame: int) -> np.ndarray:
+    """A sampled frame that this stage kept on disk because it had a hit."""
+    path = scratch / f"{frame:06d}.jpg"
+    image = cv2.imread(str(path))
+    if image is None:  # the frame this stage wrote a moment ago is gone or unreadable
+        raise FileNotFoundError(f"cannot read {path}")
+    return image
+
+
 def write_thumbnails(kept: list[Track], scratch: Path, out: Path) -> list[str]:
     """Draw each track's best box on its frame; the JPEGs' paths relative to ``out``."""
     if kept:
@@ -232,13 +258,11 @@ def write_thumbnails(kept: list[Track], scratch: Path, out: Path) -> list[str]:
     counts: dict[str, int] = {}
     paths = []
     for track in kept:
-        best = track.best
-        n = counts[track.label] = counts.get(track.label, -1) + 1
-        rel = f"thumbnails/{track.label.replace(' ', '_')}_{n:03d}.jpg"
-        frame = cv2.imread(str(scratch / f"{best.frame:06d}.jpg"))
-        if frame is None:  # the frame this stage wrote a moment ago is gone or unreadable
-            raise FileNotFoundError(f"cannot read {scratch / f'{best.frame:06d}.jpg'}")
-        draw_box(frame, best.box, f"{track.label} {best.confidence:.2f}")
+        best, label = track.best, track.label()
+        n = counts[label] = counts.get(label, -1) + 1
+        rel = f"thumbnails/{label.replace(' ', '_')}_{n:03d}.jpg"
+        frame = read_scratch(scratch, best.frame)
+        draw_box(frame, best.box, f"{caption(track)} {best.confidence:.2f}")
         cv2.imwrite(str(out / rel), frame, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_JPEG_QUALITY])
         paths.append(rel)
     return paths
@@ -259,17 +283,27 @@ def draw_box(frame: np.ndarray, box: tuple[float, ...], text: str) -> None:
     cv2.putText(frame, text, (left + 3, top + 3 + th), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
+def caption(track: Track) -> str:
+    """What a person is told the track is: its species, or its candidates as a question ("bird or cat?")."""
+    label = track.label()
+    if label != UNSURE_ANIMAL:
+        return label
+    return " or ".join(track.candidates) + "?" if len(track.candidates) > 1 else f"{label}?"
+
+
 def describe(number: int, track: Track, thumbnail: str) -> Animal:
-    """One appearance: the track's voted label, its span, and its best frame."""
+    """One appearance: the track's label by the naming rule, its span, and its best frame."""
     best = track.best
     return Animal(
         track=number,
-        label=track.label,
+        label=track.label(),
+        candidates=track.candidates,
         first_s=track.first_s,
         last_s=track.last_s,
         peak_s=best.t,
         peak_confidence=round(best.confidence, 4),
         frames_seen=len(track.hits),
+        second_looks=len(track.looks),
         votes={label: round(weight, 4) for label, weight in sorted(track.votes.items())},
         thumbnail=thumbnail,
         box=list(best.box),
