@@ -3,7 +3,8 @@
 ``fixtures/manifests.json`` holds every stage's result line from a real worker run on a clip with speech
 and a cat (``/tmp/mf/run_all.sh``), its paths moved under ``s3://media/work/0123456789abcdef``; its
 ``cpu_seconds``, which the envelope gained later, are its ``seconds`` times each stage's CPU over wall in the
-stage profile of BENCHMARKS.md ("Where each second goes").
+stage profile of BENCHMARKS.md ("Where each second goes"), and its cat's ``candidates`` and ``second_looks``
+(two views of its three clearest frames), which detect's animals gained later, what that cat gets now.
 """
 
 from __future__ import annotations
