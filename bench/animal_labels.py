@@ -17,12 +17,15 @@ import cv2
 import footage
 
 from video_contract.manifests import UNSURE_ANIMAL
-from video_worker import animal_tracks, second_look
+from video_worker import animal_tracks, follow, second_look
 from video_worker.animal_tracks import ANIMALS, Hit, Naming, Track
+from video_worker.settings import worker_settings
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
 MIN_VOTES = (0.5, 1.0, 1.5, 2.0)
 BRIDGES = (0.0, 0.5, 1.0, 2.0, 3.0)
+FOLLOWS = (0.0, 1.0, 2.0, 3.0)  # follow windows, seconds (video_worker.follow)
+FOLLOW_S = worker_settings().detect_follow_s  # the stage's
 VIEW_SETS = {"none": (), **{v.name: (v,) for v in second_look.VIEWS}, "both": second_look.VIEWS}
 
 
@@ -38,7 +41,15 @@ class Clip:
     rate: float  # the stage's sampling rate, frames per second
     tracks: list[Track]  # at the stage's defaults, without looks
     frame_path: Any  # (sampled frame index) -> Path of that frame's JPEG
+    sampled: int  # frames at the stage's rate
+    hit_frames: frozenset[int]  # those with a hit at the stage's floor
     looks: dict[tuple[int, int], dict[str, list[Hit]]] = field(default_factory=dict)  # (track, frame) -> view
+    seen: dict[int, list[Hit]] = field(default_factory=dict)  # frame without a hit -> what the follow view saw
+
+    def sightings(self, follow_s: float) -> list[Hit]:
+        """The stage's follow (video_worker.follow) replayed over the follow view's reads of every frame."""
+        return follow.sightings(((n, n, n in self.hit_frames) for n in range(self.sampled)),
+                                lambda n, _: self.seen[n], follow.window(self.rate, follow_s))
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,29 @@ def look(clip: Clip, detect: second_look.Detect, names: dict[int, str]) -> None:
                                          for view in second_look.VIEWS}
 
 
+def follow_looks(clip: Clip, detect: second_look.Detect, names: dict[int, str]) -> None:
+    """The follow view of every sampled frame without a hit, so that each follow window can be replayed."""
+    for n in range(clip.sampled):
+        if n not in clip.hit_frames:
+            frame = cv2.imread(str(clip.frame_path(n)))
+            if frame is None:
+                raise FileNotFoundError(clip.frame_path(n))
+            clip.seen[n] = follow.seen(detect, frame, n, round(n / clip.rate, 3), names)
+
+
+def _looked(clip: Clip, follow_s: float) -> int:
+    """How many frames the stage's follow view looks at on the clip with this window."""
+    asked: list[int] = []
+
+    def look(n: int, _: int) -> list[Hit]:
+        asked.append(n)
+        return clip.seen[n]
+
+    follow.sightings(((n, n, n in clip.hit_frames) for n in range(clip.sampled)), look,
+                     follow.window(clip.rate, follow_s))
+    return len(asked)
+
+
 def with_looks(clip: Clip, views: tuple[second_look.View, ...]) -> list[Track]:
     names = {v.name for v in views}
     return [Track(hits=track.hits, looks=[hit for (t, _), by_view in clip.looks.items() if t == n
@@ -73,10 +107,11 @@ def with_looks(clip: Clip, views: tuple[second_look.View, ...]) -> list[Track]:
             for n, track in enumerate(clip.tracks)]
 
 
-def seconds(clip: Clip, tracks: list[Track], naming: Naming, bridge_s: float) -> Seconds:
-    """The clip's seconds by what the tracks, named by ``naming``, show of them."""
+def seconds(clip: Clip, tracks: list[Track], naming: Naming, bridge_s: float,
+            follow_s: float = FOLLOW_S) -> Seconds:
+    """The clip's seconds by what the tracks, named by ``naming``, and the follow view show of them."""
     half = 1 / clip.rate / 2
-    spans = animal_tracks.on_screen(tracks, 1 / clip.rate, clip.duration, bridge_s)
+    spans = animal_tracks.on_screen(tracks, 1 / clip.rate, clip.duration, bridge_s, clip.sightings(follow_s))
     return counted(clip, spans, [(tr.first_s - half, tr.last_s + half, tr.label(naming)) for tr in tracks])
 
 
@@ -141,15 +176,19 @@ def section(clips: list[Clip]) -> tuple[str, Naming, float]:
             reads = sum(len(tr.looks) for c in clips for tr in with_looks(c, VIEW_SETS[v]))
             views_rows.append(f"| {v} | {s.wrong:.1f} | {s.right:.1f} | {s.unsure:.1f} | {reads} |")
     views = VIEW_SETS["both"]
-    bridge_rows = ["| bridge s | found s of on-screen s | false s |", "|--:|--:|--:|"]
-    bridges = []
-    for bridge in BRIDGES:
-        s = totals([seconds(c, with_looks(c, views), naming_picked, bridge) for c in clips])
-        bridges.append((s.false == 0, s.found, -bridge, bridge))
-        mark = " **(default)**" if bridge == animal_tracks.BRIDGE_S else ""
-        bridge_rows.append(f"| {bridge:g}{mark} | {s.found:.1f} of {s.on:.1f} ({s.found / s.on:.0%}) "
-                           f"| {s.false:.1f} |")
-    bridge_picked = max(bridges)[3]
+    bridge_rows = ["| follow window s | bridge s | found s of on-screen s | least found on a clip | false s "
+                   "| follow looks |", "|--:|--:|--:|--:|--:|--:|"]
+    coverage = []
+    for follow_s in FOLLOWS:
+        looked = sum(_looked(c, follow_s) for c in clips)
+        for bridge in BRIDGES:
+            per = [seconds(c, with_looks(c, views), naming_picked, bridge, follow_s) for c in clips]
+            s, least = totals(per), min(p.found / p.on for p in per if p.on)
+            coverage.append((s.false == 0, least, s.found, -follow_s, -bridge, follow_s, bridge))
+            mark = " **(default)**" if (follow_s, bridge) == (FOLLOW_S, animal_tracks.BRIDGE_S) else ""
+            bridge_rows.append(f"| {follow_s:g}{mark} | {bridge:g} | {s.found:.1f} of {s.on:.1f} "
+                               f"({s.found / s.on:.0%}) | {least:.0%} | {s.false:.1f} | {looked} |")
+    *_, follow_picked, bridge_picked = max(coverage)
 
     clip_rows = ["| clip | animal | on screen s | found s | false s | named right s | wrong species s "
                  "| \"animal\" s | shown as |", "|---|---|--:|--:|--:|--:|--:|--:|---|"]
@@ -165,9 +204,11 @@ def section(clips: list[Clip]) -> tuple[str, Naming, float]:
 Each clip's tracks at the stage's defaults, with the stage's second look (its views of each track's
 {second_look.FRAMES} clearest frames: mirrored, and shrunk to {second_look.SHRINK:g} onto a grey canvas) and
 naming rule (a species when its label has at least {animal_tracks.NAMING.share:g} of the track's votes and
-{animal_tracks.NAMING.min_votes:g} of its own; else "animal"), and the timeline's spans bridged over
-{animal_tracks.BRIDGE_S:g} s. "Knowable" seconds are those on screen where the animal is one of the model's
-classes (Big Buck Bunny's rabbit is not: any species named for it is wrong).
+{animal_tracks.NAMING.min_votes:g} of its own; else "animal"), and its timeline: the tracks and the
+follow view's sightings (each frame without a hit within {FOLLOW_S:g} s of a sighting, shrunk onto a grey
+canvas and looked at again: video_worker/follow.py), bridged over {animal_tracks.BRIDGE_S:g} s.
+"Knowable" seconds are those on screen where the animal is one of the model's classes
+(Big Buck Bunny's rabbit is not: any species named for it is wrong).
 
 {chr(10).join(clip_rows)}
 
@@ -187,13 +228,17 @@ without losing a named second). """ + (
 
 {chr(10).join(views_rows)}
 
-**The timeline's bridge**, at those settings: spans closer than this merge into one stretch on screen.
+**The timeline: the follow window and the bridge**, at those settings. Frames without a hit within the
+window of a sighting get the follow view; spans closer than the bridge merge into one stretch on screen. "Least
+found" is the lowest share of on-screen seconds found on any one clip; "follow looks" the extra inferences,
+all clips together ({sum(c.sampled for c in clips)} frames sampled):
 
 {chr(10).join(bridge_rows)}
 
-The rule (no false second, then the most found, then the shortest bridge) picks {bridge_picked:g} s: """ + (
-        "the stage's default." if bridge_picked == animal_tracks.BRIDGE_S else
-        "**not** the stage's default; revisit it.") + "\n"
+The rule (no false second, then the highest least-found share, then the most found, then the shortest window
+and bridge) picks a window of {follow_picked:g} s and a bridge of {bridge_picked:g} s: """ + (
+        "the stage's defaults." if (follow_picked, bridge_picked) == (FOLLOW_S, animal_tracks.BRIDGE_S)
+        else "**not** the stage's defaults; revisit them.") + "\n"
     return text, naming_picked, bridge_picked
 
 

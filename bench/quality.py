@@ -76,7 +76,8 @@ class Footage:
     duration: float
     hits: list[animal_tracks.Hit]
     species: str | None  # what the animal is, None where there is none
-    frames: Path  # the sampled frames with a hit, as JPEGs named by their index at BASE_FPS
+    frames: Path  # the sampled frames with a hit, and those at the stage's rate, as JPEGs named by their index
+    sampled: int  # frames sampled at BASE_FPS
     detect: second_look.Detect  # the stage's detector at this clip's input size, at the stage's hit floor
     names: dict[int, str]
 
@@ -101,7 +102,8 @@ def clips() -> list[tuple[str, Path, list[float] | str, str | None]]:
 
 def sample(model: str, name: str, path: Path, truth, species: str | None) -> Footage:
     """The clip's hits at BASE_FPS, from the model at the input the stage gives frames of this size; the
-    frames with a hit kept as JPEGs, as the stage keeps them, for the second look."""
+    frames with a hit kept as JPEGs, as the stage keeps them, for the second look, and every frame at the
+    stage's rate, for the follow view."""
     meta = probe.inspect(path)
     width, height = sample_size(meta["video"]["display_width"], meta["video"]["display_height"], 640)
     detector = OnnxDetector(model, "cpu", frame_hw=(height, width))
@@ -110,10 +112,12 @@ def sample(model: str, name: str, path: Path, truth, species: str | None) -> Foo
     shutil.rmtree(frames, ignore_errors=True)
     frames.mkdir(parents=True)
     hits = []
+    sampled = 0
     for index, frame in enumerate(iter_frames(path, BASE_FPS, width, height)):
+        sampled += 1
         found = [animal_tracks.Hit(index, round(index / BASE_FPS, 3), detector.names[b.class_id], b.confidence,
                                    b.xyxy) for b in detector.detect(frame, class_ids, FLOOR)]
-        if found:
+        if found or index % (BASE_FPS // int(DEFAULTS["fps"])) == 0:
             cv2.imwrite(str(frames / f"{index:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
         hits += found
     fps, duration = meta["video"]["fps"], meta["duration_s"]
@@ -122,7 +126,7 @@ def sample(model: str, name: str, path: Path, truth, species: str | None) -> Foo
         truth = [1.0] * count
     elif truth == "none":
         truth = [0.0] * count
-    return Footage(name, path, truth, fps, duration, hits, species, frames,
+    return Footage(name, path, truth, fps, duration, hits, species, frames, sampled,
                    lambda image: detector.detect(image, class_ids, DEFAULTS["conf"]), detector.names)
 
 
@@ -133,8 +137,11 @@ def at_defaults(clip: Footage) -> animal_labels.Clip:
                                                    min_iou=animal_tracks.LINK_IOU, max_gap_s=DEFAULTS["gap"]),
                                 DEFAULTS["min_score"])
     labelled = animal_labels.Clip(clip.name, clip.truth, clip.species, clip.fps, clip.duration, rate, tracks,
-                                  animal_labels.frame_paths(clip.frames, BASE_FPS // rate))
+                                  animal_labels.frame_paths(clip.frames, BASE_FPS // rate),
+                                  len(range(0, clip.sampled, BASE_FPS // rate)),
+                                  frozenset(h.frame for h in at_rate(clip.hits, rate, DEFAULTS["conf"])))
     animal_labels.look(labelled, clip.detect, clip.names)
+    animal_labels.follow_looks(labelled, clip.detect, clip.names)
     return labelled
 
 
@@ -294,6 +301,36 @@ docs/worker.md):
 """
 
 
+COST_ROUNDS = 3
+
+
+def detect_cost() -> str:
+    """detect on the 60 s bench clip with the second look and the follow view, against the stage without them,
+    alternated in one run: the median wall and CPU seconds of each."""
+    clip = ensure_clip(ROOT / "bench" / "out", 60.0)
+    variants = {"without (`--no-second-look --follow 0`)": ["--no-second-look", "--follow", "0"],
+                "with (the defaults)": []}
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for _ in range(COST_ROUNDS):
+        for name, args in variants.items():
+            runs[name].append(worker("detect", clip.path, OUT / "detect-cost", *args))
+    rows = ["| detect | wall s | CPU s | frames | animals on screen s |", "|---|--:|--:|--:|--:|"]
+    medians = {}
+    for name, manifests in runs.items():
+        wall, cpu = (float(np.median([m[k] for m in manifests])) for k in ("seconds", "cpu_seconds"))
+        medians[name] = wall, cpu
+        last = manifests[-1]
+        rows.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {last['frames_sampled']} | {last['animal_seconds']:g} |")
+    (base_wall, base_cpu), (wall, cpu) = medians.values()
+    return f"""**What the second look and the follow view cost** (`video-worker detect` on the 60 s bench clip, a cat on
+screen for 20 s; median of {COST_ROUNDS} runs each, alternated):
+
+{chr(10).join(rows)}
+
+They add {wall / base_wall - 1:+.1%} wall time and {cpu / base_cpu - 1:+.1%} CPU time to the stage.
+"""
+
+
 def shown(animal: dict) -> str:
     """A manifest's animal as the page names it: its species, or "animal (bird or cat?)"."""
     if animal["label"] != UNSURE_ANIMAL:
@@ -433,7 +470,7 @@ are chosen by the same rules but its timing is the source's.
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    parts = [detection(str(local_models.yolo_model())), posters(), subtitles()]
+    parts = [detection(str(local_models.yolo_model())), detect_cost(), posters(), subtitles()]
     facts = machine()
     section = f"""
 ## Output quality

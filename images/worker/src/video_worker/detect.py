@@ -17,7 +17,8 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 
 from video_contract.manifests import UNSURE_ANIMAL, Animal, DetectManifest, Span
-from video_worker import animal_tracks, ffmpeg, models, probe, second_look, settings
+from video_worker import animal_tracks, ffmpeg, follow, models, probe, second_look, settings
 from video_worker.animal_tracks import Hit, Track
 from video_worker.errors import ConfigError, UsageError
 from video_worker.onnx_detector import Box, OnnxDetector
@@ -55,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=config.detect_min_track_score,
                         help="summed confidence a track needs over its frames to count: one doubtful frame is "
                              "noise (env VIDEO_WORKER_DETECT_MIN_TRACK_SCORE)")
+    parser.add_argument("--follow", type=settings.non_negative(float), default=config.detect_follow_s,
+                        help="seconds around a sighting in which a frame without a hit is looked at again, shrunk "
+                             "onto a grey canvas, for the on-screen timeline; 0: never "
+                             "(env VIDEO_WORKER_DETECT_FOLLOW_S)")
+    parser.add_argument("--second-look", action=argparse.BooleanOptionalAction, default=config.detect_second_look,
+                        help="read each kept track's clearest frames again, mirrored and shrunk, before it is named "
+                             "(env VIDEO_WORKER_DETECT_SECOND_LOOK)")
     parser.add_argument("--imgsz", type=int, default=config.detect_imgsz,
                         help="model input size; sampled frames are scaled to this long side "
                              "(env VIDEO_WORKER_DETECT_IMGSZ)")
@@ -77,37 +85,36 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     # Frames with a hit wait on disk: a thumbnail's frame is known only once its track is voted on.
     scratch = workdir / "detect-frames"
     scratch.mkdir()
-    hits: list[Hit] = []
-    frames = 0
-    inference_s = 0.0
-    for index, frame in enumerate(iter_frames(source, args.fps, width, height)):
-        started = time.perf_counter()
-        boxes = detector.detect(frame, class_ids, args.conf)
-        inference_s += time.perf_counter() - started
-        frames += 1
-        found = [Hit(index, round(index / args.fps, 3), detector.names[box.class_id], box.confidence,
-                     tuple(round(v, 1) for v in box.xyxy)) for box in boxes]
-        if found:
-            cv2.imwrite(str(scratch / f"{index:06d}.jpg"), frame,
-                        [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
-            hits.extend(found)
+    sampled = Sampled()
+    names = detector.names
+
+    def detect(frame: np.ndarray) -> list[Box]:
+        return detector.detect(frame, class_ids, args.conf)
+
+    started = time.perf_counter()
+    around = follow.sightings(
+        sample(iter_frames(source, args.fps, width, height), args.fps, detect, names, scratch, sampled),
+        lambda index, frame: follow.seen(detect, frame, index, round(index / args.fps, 3), names),
+        follow.window(args.fps, args.follow))
+    follow_s = time.perf_counter() - started - sampled.inference_s - sampled.reading_s
+    hits, frames, inference_s = sampled.hits, sampled.frames, sampled.inference_s
 
     linked = animal_tracks.link(hits, min_iou=animal_tracks.LINK_IOU, max_gap_s=args.track_gap)
     kept = animal_tracks.keep(linked, args.min_track_score)
     started = time.perf_counter()
-    looked = look_again(kept, scratch, lambda frame: detector.detect(frame, class_ids, args.conf), detector.names)
+    looked = look_again(kept, scratch, detect, names) if args.second_look else 0
     second_look_s = time.perf_counter() - started
     thumbnails = write_thumbnails(kept, scratch, out)
     appearances = [describe(n, track, thumbnail) for n, (track, thumbnail) in enumerate(zip(kept, thumbnails))]
     on_screen = [Span(start_s=a, end_s=b) for a, b in animal_tracks.on_screen(
-        kept, 1 / args.fps, meta["duration_s"], animal_tracks.BRIDGE_S)]
+        kept, 1 / args.fps, meta["duration_s"], animal_tracks.BRIDGE_S, around)]
     ms_per_frame = round(1000 * inference_s / frames, 1) if frames else None
     labels = sorted({a.label for a in appearances})
     animal_s = round(sum(span.end_s - span.start_s for span in on_screen), 3)
     log.info("sampled %d frames at %s fps: %d hits in %d tracks, %d kept (%s), animals on screen %.1f s; "
-             "%s ms per frame on %s; a second look at %d frames in %.2f s", frames, args.fps, len(hits),
-             len(linked), len(kept), ", ".join(labels) or "none", animal_s, ms_per_frame, device, looked,
-             second_look_s)
+             "%s ms per frame on %s; a second look at %d frames in %.2f s; %d sightings around them by the follow "
+             "view in %.2f s", frames, args.fps, len(hits), len(linked), len(kept), ", ".join(labels) or "none",
+             animal_s, ms_per_frame, device, looked, second_look_s, len(around), follow_s)
 
     track_of = {id(hit): n for n, track in enumerate(kept) for hit in track.hits}  # None: a dropped track's
     detections = {
@@ -127,6 +134,8 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         "appearances": [a.to_json() for a in appearances],
         "on_screen": [span.to_json() for span in on_screen],
         "tracks_dropped": len(linked) - len(kept),
+        "sightings": [{"t": h.t, "frame": h.frame, "label": h.label, "confidence": round(h.confidence, 4),
+                       "box": list(h.box)} for h in around],  # the follow view's, for the timeline (follow.py)
         "hits": [
             {"t": h.t, "frame": h.frame, "label": h.label, "confidence": round(h.confidence, 4),
              "box": list(h.box), "track": track_of.get(id(h))}
@@ -221,6 +230,37 @@ def load_detector(name: str, device: str, imgsz: int, frame_shape: tuple[int, in
         detector = UltralyticsDetector(name, device, imgsz)
     detector.detect(np.zeros((*frame_shape, 3), np.uint8), list(detector.names), 1.0)
     return detector
+
+
+@dataclass
+class Sampled:
+    """What the pass over the sampled frames found, filled in as the frames stream through the follow view."""
+
+    hits: list[Hit] = field(default_factory=list)
+    frames: int = 0
+    inference_s: float = 0.0
+    reading_s: float = 0.0  # decoding and writing the scratch frames
+
+
+def sample(frames: Iterable[np.ndarray], fps: float, detect: second_look.Detect, names: dict[int, str],
+           scratch: Path, into: Sampled) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Each sampled frame's hits into ``into``, the frames with a hit kept in ``scratch``; yields each frame's
+    index, pixels and whether it had a hit, for the follow view."""
+    started = time.perf_counter()
+    for index, frame in enumerate(frames):
+        detected = time.perf_counter()
+        boxes = detect(frame)
+        inferred = time.perf_counter()
+        into.inference_s += inferred - detected
+        into.frames += 1
+        found = [Hit(index, round(index / fps, 3), names[box.class_id], box.confidence,
+                     tuple(round(v, 1) for v in box.xyxy)) for box in boxes]
+        if found:
+            cv2.imwrite(str(scratch / f"{index:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, SCRATCH_JPEG_QUALITY])
+            into.hits.extend(found)
+        into.reading_s += time.perf_counter() - started - (inferred - detected)
+        yield index, frame, bool(found)
+        started = time.perf_counter()
 
 
 def iter_frames(source: Path, fps: float, width: int, height: int) -> Iterator[np.ndarray]:

@@ -59,7 +59,9 @@ def _unshrink(box: tuple[float, ...], width: int, height: int) -> tuple[float, .
     return ((x1 - left) / SHRINK, (y1 - top) / SHRINK, (x2 - left) / SHRINK, (y2 - top) / SHRINK)
 
 
-VIEWS = (View("flipped", _flip, _unflip), View("shrunk", _shrink, _unshrink))
+FLIPPED = View("flipped", _flip, _unflip)
+SHRUNK = View("shrunk", _shrink, _unshrink)
+VIEWS = (FLIPPED, SHRUNK)
 
 Detect = Callable[[np.ndarray], list[Box]]  # a frame's boxes of the wanted classes, from the stage's detector
 

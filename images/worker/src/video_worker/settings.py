@@ -19,7 +19,16 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -131,6 +140,11 @@ class WorkerSettings(BaseSettings):
     detect_conf: PositiveFloat = 0.15
     detect_min_track_score: PositiveFloat = 0.5
     detect_track_gap_s: PositiveFloat = 2.0
+    # Seconds around a sighting in which a frame without a hit gets the follow view (follow.py); 0 turns it off.
+    # bench/quality.py measures it with the timeline's bridge (animal_tracks.BRIDGE_S): 1 s finds as much as 2 or
+    # 3 s on its clips (a view that sees the animal moves the window on), with the fewest extra inferences.
+    detect_follow_s: NonNegativeFloat = 1.0
+    detect_second_look: bool = True  # each kept track's clearest frames read again (second_look.py)
     detect_imgsz: PositiveInt = 640
     detect_threads: NonNegativeInt = 0  # onnxruntime's threads for an ONNX model; 0: one per physical core
     # which models --model may name besides the configured ones (models.py): a bare name in model_dir
@@ -172,11 +186,19 @@ def _problem(error: ErrorDetails) -> str:
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     """An argparse type: ``kind`` above zero."""
+    return _at_least(kind, 0, "above 0", inclusive=False)
 
+
+def non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` at least zero."""
+    return _at_least(kind, 0, "0 or more", inclusive=True)
+
+
+def _at_least(kind: Callable[[str], Any], bound: float, what: str, *, inclusive: bool) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        if value < bound or (value == bound and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
         return value
 
     return parse
