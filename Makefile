@@ -29,10 +29,11 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help:
 	@echo "make demo   run the DAG on a sample video (or VIDEO=path; ENCRYPT=1 encrypts) against the local stack; prints the page URL"
 	@echo "make up     start the local stack: moto (S3, DynamoDB) and Airflow on http://localhost:8080"
-	@echo "make down   stop it (Airflow's database and logs stay in .airflow/)"
+	@echo "make down   stop it (Airflow's runs and logs, and moto's videos, pages, items and keys stay in .airflow/)"
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   ruff and mypy (make lint), then the test suite"
 	@echo "make test-faults  the fault suite: moto, a worker and Airflow killed mid-run, a hung stage, 20 uploads at once"
+	@echo "make clean  stop the stack; remove .airflow/ (runs, videos, pages, keys), .venv, node_modules, caches"
 	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung), one video and a queue of 20, and the output quality (animals, poster, subtitles); profile every stage; write BENCHMARKS.md, opening with a summary table"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
 	@echo "make cluster-images  the Airflow image and stand-ins for the postgres, redis and moto images"
@@ -130,5 +131,6 @@ system-deps:
 test-deps:
 	@PYTHON=$(PYTHON) scripts/system-deps.sh $(TEST_TOOLS)
 
-clean:
+clean:  # the stack first (down, then .airflow/: its runs and what they published), with the standard library
+	$(PYTHON) scripts/stack.py clean
 	rm -rf $(VENV) node_modules .cache .pytest_cache bench/out test-artifacts

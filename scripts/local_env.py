@@ -18,7 +18,9 @@ import local_models
 log = logging.getLogger("stack")
 
 ROOT = Path(__file__).resolve().parents[1]
-HOME = ROOT / ".airflow"  # Airflow's home, database and logs, and the stack's pids and logs (git-ignored)
+# Airflow's home, database and logs, moto's state, and the stack's pids and logs (git-ignored)
+HOME = Path(os.environ.get("VIDEO_PIPELINE_LOCAL_HOME") or ROOT / ".airflow").resolve()
+MOTO_STATE = HOME / "moto"  # S3, DynamoDB, SQS and SNS between make down and make up (moto_store.py)
 ADMIN = "admin"
 MOTO_ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -4,11 +4,13 @@
     make demo    one DAG run on a sample video, then the page's URL: ``airflow dags test``,
                  or a run triggered on the Airflow that ``up`` started
     make env     ``export`` lines for the airflow CLI against this stack
-    make down    stop what ``up`` and ``demo`` started; .airflow/ keeps Airflow's database and logs
+    make down    stop what ``up`` and ``demo`` started; .airflow/ keeps Airflow's database and moto's state
+    make clean   ``down``, then remove .airflow/: the runs, and the videos, pages, items and keys they made
 
-Everything lives in ``.airflow/`` (git-ignored): Airflow's home and SQLite database, the admin
-password, and each background process's pid and log (``processes.py``). moto keeps S3 and
-DynamoDB in memory: ``down`` loses the videos, ``up`` creates the empty bucket and table again.
+Everything lives in ``.airflow/`` (git-ignored; ``VIDEO_PIPELINE_LOCAL_HOME``): Airflow's home and SQLite
+database, the admin password, each background process's pid and log (``processes.py``), and moto's
+state in ``.airflow/moto/`` (``moto_store.py``), so the pages and items that Airflow's runs made are
+still there after ``down`` and ``up``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +35,7 @@ from local_env import (
     HOME,
     LICENSE_PORT,
     MOTO_PORT,
+    MOTO_STATE,
     ROOT,
     admin_password,
     airflow_env,
@@ -41,6 +45,9 @@ from local_env import (
 from processes import answers, running, start, stop, wait_for
 
 DAG_TEST_TASK = re.compile(r"\[DAG TEST\] (starting|end task) task_id=(\S+)")
+# moto answers once its saved state is loaded, every object's bytes read back: seconds a GB, minutes for many.
+MOTO_START_S = 600
+
 
 def ensure_moto() -> None:
     endpoint = local_endpoint()
@@ -49,9 +56,10 @@ def ensure_moto() -> None:
         return
     if answers(endpoint) is not None:
         sys.exit(f"something else answers at {endpoint}; choose another port with VIDEO_PIPELINE_LOCAL_PORT")
-    proc = start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(MOTO_PORT)])
-    wait_for("moto", lambda: answers(f"{endpoint}/moto-api/") is not None, proc, 60)
-    print(f"moto: started at {endpoint} (log {HOME / 'moto.log'})")
+    proc = start("moto", [sys.executable, str(ROOT / "scripts" / "moto_store.py"), "--state", str(MOTO_STATE),
+                          "-H", "127.0.0.1", "-p", str(MOTO_PORT)])
+    wait_for("moto", lambda: answers(f"{endpoint}/moto-api/") is not None, proc, MOTO_START_S)
+    print(f"moto: started at {endpoint}, its state in {MOTO_STATE} (log {HOME / 'moto.log'})")
 
 
 def ensure_license_server() -> None:
@@ -82,7 +90,7 @@ def migrate() -> None:
 
 
 def run_bootstrap() -> None:
-    """Bucket, table, public site: what the DAG expects to exist (it lives in memory in moto)."""
+    """Bucket, table, public site: what the DAG expects to exist (kept from the last ``up`` if it was there)."""
     import boto3
 
     from video_pipeline.bootstrap import bootstrap
@@ -113,19 +121,32 @@ def up() -> None:
     print(f"""
 Airflow UI  http://localhost:{AIRFLOW_PORT}
 login       {ADMIN} / {admin_password(HOME)}
-local AWS   {local_endpoint()} (moto: S3 bucket {bucket}, DynamoDB table, SQS queue; in memory until make down)
+local AWS   {local_endpoint()} (moto: S3 bucket {bucket}, DynamoDB table, SQS queue; kept until make clean)
 upload      http://localhost:{AIRFLOW_PORT}/upload/ (signed in to Airflow), or
             eval "$(make -s env)"; aws s3 cp clip.mp4 s3://{bucket}/incoming/  (or boto3)
             S3 events (video_events) and polling (video_discovery) start its run by themselves
 run         make demo [VIDEO=path], or: airflow dags trigger video_pipeline -c '{{"video_key": "incoming/<name>"}}'
 backfill    airflow dags trigger video_backfill -c '{{"prefix": "incoming/", "reprocess": false}}'
-stop        make down""")
+stop        make down (keeps the runs and what they published); make clean removes them""")
 
 
 def down() -> None:
     stop("airflow")
     stop("license")
-    stop("moto")
+    stop("moto")  # SIGTERM: moto saves its state once more before it exits
+
+
+def clean() -> None:
+    """``down``, then remove the stack's folder: Airflow's runs and logs, moto's state, the secrets."""
+    down()
+    if not HOME.exists():
+        print(f"{HOME}: already gone")
+        return
+    ours = HOME == ROOT / ".airflow" or MOTO_STATE.is_dir() or (HOME / "airflow.db").is_file()
+    if not ours:  # VIDEO_PIPELINE_LOCAL_HOME pointing at some other folder by mistake
+        sys.exit(f"{HOME} holds no airflow.db and no moto/: not the local stack's folder, left alone")
+    shutil.rmtree(HOME)
+    print(f"{HOME}: removed")
 
 
 def dags_test(command: list[str]) -> int:
@@ -228,7 +249,7 @@ def demo(video: Path | None, force: bool, encrypt: bool) -> None:
 
 page   {page_url(settings, vid, item)}
 
-moto keeps serving it until `make down`.""")
+moto keeps it, also after `make down` and `make up`, until `make clean`.""")
 
 
 def print_env() -> None:
@@ -241,7 +262,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start moto and Airflow in the background")
-    commands.add_parser("down", help="stop them; .airflow/ keeps Airflow's data")
+    commands.add_parser("down", help="stop them; .airflow/ keeps Airflow's runs and moto's state")
+    commands.add_parser("clean", help="stop them and remove .airflow/: the runs and everything they published")
     run = commands.add_parser("demo", help="process one video with `airflow dags test` and print its page")
     run.add_argument("--video", type=Path, help="your own video (default: a generated 20 s sample)")
     run.add_argument("--force", action="store_true", help="process again even if already published")
@@ -254,6 +276,8 @@ def main() -> None:
         up()
     elif args.command == "down":
         down()
+    elif args.command == "clean":
+        clean()
     elif args.command == "demo":
         demo(args.video, args.force, args.encrypt)
     else:
