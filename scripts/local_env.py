@@ -27,6 +27,7 @@ REGION = "us-east-1"
 MOTO_PORT = int(os.environ.get("VIDEO_PIPELINE_LOCAL_PORT", "5000"))
 AIRFLOW_PORT = int(os.environ.get("VIDEO_PIPELINE_AIRFLOW_PORT", "8080"))
 LICENSE_PORT = int(os.environ.get("VIDEO_PIPELINE_LICENSE_PORT", "5001"))
+WEBHOOK_PORT = int(os.environ.get("VIDEO_PIPELINE_WEBHOOK_PORT", "5002"))
 
 
 def free_port() -> int:
@@ -65,6 +66,27 @@ def license_env(home: Path) -> dict[str, str]:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32))
     return {"VIDEO_PIPELINE_LICENSE_SECRET": path.read_text().strip()}
+
+
+def webhook_secret_file(home: Path) -> Path:
+    """The demo webhook's HMAC secret, generated once per Airflow home; the receiver reads this file."""
+    path = home / "webhook-secret"
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path
+
+
+def webhook_env(home: Path) -> dict[str, str]:
+    """Airflow's side of the demo webhook: the local receiver's URL (unless yours is set), and the secret as
+    the Airflow Variable that WEBHOOK_SECRET_VARIABLE names (an ``AIRFLOW_VAR_`` variable, never an argument)."""
+    from video_pipeline.config import Settings
+
+    variable = "AIRFLOW_VAR_" + Settings.from_env().webhook_secret_variable.upper()
+    return {"VIDEO_PIPELINE_WEBHOOK_URLS": os.environ.get("VIDEO_PIPELINE_WEBHOOK_URLS")
+            or f"http://127.0.0.1:{WEBHOOK_PORT}/events",
+            variable: webhook_secret_file(home).read_text().strip()}
 
 
 def docker_credentials_file(home: Path) -> str:

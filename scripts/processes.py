@@ -18,7 +18,8 @@ from collections.abc import Callable
 from local_env import HOME, ROOT
 
 # What the command line of a process we started contains.
-PROCESSES = {"airflow": "airflow standalone", "moto": "moto_store.py", "license": "video_pipeline.license"}
+PROCESSES = {"airflow": "airflow standalone", "moto": "moto_store.py", "license": "video_pipeline.license",
+             "webhooks": "webhook_receiver.py"}
 
 
 def running(name: str) -> int | None:

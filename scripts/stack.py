@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,10 +38,13 @@ from local_env import (
     MOTO_PORT,
     MOTO_STATE,
     ROOT,
+    WEBHOOK_PORT,
     admin_password,
     airflow_env,
     license_env,
     local_endpoint,
+    webhook_env,
+    webhook_secret_file,
 )
 from processes import answers, running, start, stop, wait_for
 
@@ -80,6 +84,32 @@ def ensure_license_server() -> None:
     print(f"license: ClearKey licenses on http://127.0.0.1:{LICENSE_PORT}/clearkey (log {HOME / 'license.log'})")
 
 
+# Notifications: a local receiver of the pipeline's webhooks (docs/notifications.md). ------------------
+WEBHOOK_RECORD = HOME / "webhook-deliveries.jsonl"
+
+
+def ensure_webhook_receiver() -> None:
+    """The receiver on 127.0.0.1 (scripts/webhook_receiver.py), verifying signatures, and Airflow's settings
+    for it in our environment, which Airflow inherits: its URL, and the secret as an Airflow Variable."""
+    os.environ.update(webhook_env(HOME))
+    if running("webhooks"):
+        return
+    proc = start("webhooks", [sys.executable, str(ROOT / "scripts" / "webhook_receiver.py"), "--port",
+                              str(WEBHOOK_PORT), "--secret-file", str(webhook_secret_file(HOME)),
+                              "--record", str(WEBHOOK_RECORD)])
+    wait_for("webhooks", lambda: answers(f"http://127.0.0.1:{WEBHOOK_PORT}/events") == 200, proc, 30)
+    print(f"webhooks: a receiver on http://127.0.0.1:{WEBHOOK_PORT}/events (deliveries in {WEBHOOK_RECORD})")
+
+
+def print_deliveries(vid: str, since: str) -> None:
+    """What the local receiver got for the video since ``since`` (ISO 8601): each event, its answer."""
+    lines = WEBHOOK_RECORD.read_text().splitlines() if WEBHOOK_RECORD.is_file() else []
+    for line in map(json.loads, lines):
+        event = line.get("event") or {}
+        if event.get("video_id") == vid and line["at"] >= since:
+            print(f"webhook  {event['status']:<17}HTTP {line['answer']} at {line['at']}, signature verified "
+                  f"(event {event['id']})")
+
 
 def migrate() -> None:
     print(f"airflow: migrating the database {HOME / 'airflow.db'}")
@@ -97,13 +127,14 @@ def run_bootstrap() -> None:
     from video_pipeline.config import Settings
 
     for line in bootstrap(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"),
-                          settings=Settings.from_env()):
+                          sns=boto3.client("sns"), settings=Settings.from_env()):
         print(f"bootstrap: {line}")
 
 
 def up() -> None:
     ensure_moto()
     ensure_license_server()
+    ensure_webhook_receiver()
     proc = None
     if running("airflow"):
         print("airflow: running")
@@ -133,6 +164,7 @@ stop        make down (keeps the runs and what they published); make clean remov
 def down() -> None:
     stop("airflow")
     stop("license")
+    stop("webhooks")
     stop("moto")  # SIGTERM: moto saves its state once more before it exits
 
 
@@ -208,6 +240,7 @@ def demo(video: Path | None, force: bool, encrypt: bool) -> None:
     if not video.is_file():
         sys.exit(f"no such video: {video}")
     ensure_moto()
+    ensure_webhook_receiver()
     if encrypt:
         ensure_license_server()
     on_airflow = running("airflow") is not None
@@ -223,7 +256,7 @@ def demo(video: Path | None, force: bool, encrypt: bool) -> None:
     print(f"demo: uploaded {video} to s3://{settings.bucket}/{key} (video {vid})")
 
     conf = {"video_key": key, "force": force, "encrypt": encrypt}
-    started = time.monotonic()
+    started, since = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
     if on_airflow:
         # Its scheduler would also pick up the tasks of a `dags test` run and run them a second time.
         api = AirflowAPI()
@@ -241,6 +274,7 @@ def demo(video: Path | None, force: bool, encrypt: bool) -> None:
         print(f"demo: {shlex.join(command)}  (log {HOME / 'demo.log'})")
         succeeded = dags_test(command) == 0
     item = boto3.resource("dynamodb").Table(settings.table).get_item(Key={"video_id": vid}).get("Item") or {}
+    print_deliveries(vid, since)
     status = item.get("status", "not in the table")
     if not succeeded or status != "published":
         where = f" in {item['stage']}: {item.get('failure_reason')}" if item.get("stage") else ""

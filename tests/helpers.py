@@ -63,3 +63,44 @@ def bootstrapped_settings(moto_endpoint: str, bucket: str) -> Any:
     bootstrap(s3=boto3.client("s3", endpoint_url=moto_endpoint),
               dynamodb=boto3.client("dynamodb", endpoint_url=moto_endpoint), settings=settings)
     return settings
+
+
+@dataclass
+class WebhookReceiver:
+    """scripts/webhook_receiver.py, running: where it listens, and what it got."""
+
+    url: str
+    process: subprocess.Popen
+
+    def deliveries(self) -> list[dict]:
+        """Each delivery as it lists them (GET /events): when, its answer, the event or why it was refused."""
+        import httpx
+
+        return httpx.get(self.url, timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def start_webhook_receiver(folder: Path, secret: str, fail_first: int = 0) -> WebhookReceiver:
+    """The receiver as ``make demo`` starts it, the secret in a file, on a free port of 127.0.0.1, with its
+    log and deliveries in ``folder``; ready when this returns."""
+    import sys
+
+    from local_env import ROOT, free_port
+    from processes import answers
+
+    port = free_port()
+    secret_file = folder / f"webhook-secret-{port}"
+    secret_file.write_text(secret)
+    log = folder / f"webhook-receiver-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "webhook_receiver.py"), "--port", str(port), "--secret-file",
+             str(secret_file), "--record", str(folder / f"webhook-deliveries-{port}.jsonl"),
+             "--fail-first", str(fail_first)], stdout=out, stderr=subprocess.STDOUT)
+    receiver = WebhookReceiver(f"http://127.0.0.1:{port}/events", process)
+    wait_until(lambda: answers(receiver.url) == 200 or process.poll() is not None, 30, "the webhook receiver", 0.2)
+    assert process.poll() is None, log.read_text()
+    return receiver

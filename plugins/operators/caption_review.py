@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from video_contract.manifests import TranscribeManifest
 from video_pipeline import review
 from video_pipeline.config import Settings
+from video_pipeline.notifications import Event, notify
 from video_pipeline.planning import RunOptions
 from video_pipeline.registration import Registration
 
@@ -26,7 +27,8 @@ class CaptionReviewOperator(ApprovalOperator):
     the captions stage. A rejection skips everything after it (captions, burn, package, publish) and
     marks the item ``rejected``: the run ends, not failed. With no answer within ``timeout_minutes`` the
     captions are published as they are (``on_timeout`` publish), or the task fails at once, without a
-    retry that would only ask again (``fail``). With ``REVIEWERS`` set, only those users may answer.
+    retry that would only ask again (``fail``). With ``REVIEWERS`` set, only those users may answer. The
+    wait and a rejection are sent as events (notifications.py).
 
     :param registration: register's XCom (templated)
     :param transcribe: the transcribe stage's manifest (templated)
@@ -73,6 +75,9 @@ class CaptionReviewOperator(ApprovalOperator):
         cues = review.cue_texts(S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(), transcript)
         self.body = review.body(cues, transcript.language_name or "speech")
         self.params[review.FIELD] = _field(review.field_text(cues))
+        video = Registration.from_json(self.registration)
+        notify(settings, Event.of("review_requested", video_id=video.video_id, source=video.source,
+                                  run_id=context["run_id"], stage=self.task_id))
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +91,12 @@ class CaptionReviewOperator(ApprovalOperator):
         if "error" not in event and event.get("chosen_options") == [review.REJECT]:
             # Before the operator's own handling: on a rejection it ends the task by skipping what follows.
             rejected = review.ReviewAnswer.of(event)
+            reason = f"captions rejected by {rejected.by or 'a reviewer'}"
             catalog(settings).set_status(
-                video.video_id, "rejected", stage=self.task_id, owner_run=context["run_id"],
-                reason=f"captions rejected by {rejected.by or 'a reviewer'}",
+                video.video_id, "rejected", stage=self.task_id, owner_run=context["run_id"], reason=reason,
                 caption_review=review.CaptionReview.of(rejected, None).to_json())
+            notify(settings, Event.of("rejected", video_id=video.video_id, source=video.source,
+                                      run_id=context["run_id"], stage=self.task_id, reason=reason))
         result = super().execute_complete(context, event)
         return review.ReviewAnswer.of(result, self._put_texts(settings, video, result)).to_json()
 

@@ -10,7 +10,8 @@ that others added are kept; only the ones with our id are replaced.
 uses boto3's default credentials and ``AWS_ENDPOINT_URL`` when it is set. With
 ``VIDEO_PIPELINE_EVENTS_QUEUE`` (default ``video-pipeline-uploads``; empty: none)
 it also creates the SQS queue that the bucket notifies of uploads under the
-incoming prefix, for the ``video_events`` DAG.
+incoming prefix, for the ``video_events`` DAG; with ``VIDEO_PIPELINE_SNS_TOPIC_ARN``, the
+notifications' SNS topic.
 """
 
 from __future__ import annotations
@@ -216,8 +217,19 @@ def _same_notification(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
             and rules(current) == rules(wanted))
 
 
-def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings, sqs: Any = None) -> list[str]:
-    """Make the bucket and table (and, given ``sqs``, the events queue) ready; one line per step."""
+def ensure_topic(sns: Any, topic_arn: str) -> str:
+    """The notifications' SNS topic (SNS_TOPIC_ARN): made by its name, which gives the existing topic's ARN
+    where there is one; an ARN of another account or region than these credentials' is refused."""
+    name = topic_arn.rsplit(":", 1)[-1]
+    made = sns.create_topic(Name=name)["TopicArn"]
+    if made != topic_arn:
+        raise RuntimeError(f"SNS_TOPIC_ARN is {topic_arn}, but these credentials' topic {name} is {made}")
+    return f"topic {name}: ready ({made})"
+
+
+def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings, sqs: Any = None, sns: Any = None) -> list[str]:
+    """Make the bucket and table (and, given ``sqs``, the events queue; given ``sns``, the notifications'
+    topic) ready; one line per step."""
     done = [
         ensure_bucket(s3, settings.bucket),
         ensure_table(dynamodb, settings.table),
@@ -228,6 +240,8 @@ def bootstrap(*, s3: Any, dynamodb: Any, settings: Settings, sqs: Any = None) ->
     if sqs is not None and settings.events_queue:
         line, arn = ensure_queue(sqs, s3, settings)
         done += [line, ensure_notification(s3, settings, arn)]
+    if sns is not None and settings.sns_topic_arn:
+        done.append(ensure_topic(sns, settings.sns_topic_arn))
     for line in done:
         log.info("%s", line)
     return done
@@ -242,6 +256,7 @@ def main() -> None:
         s3=session.client("s3", region_name=region),
         dynamodb=session.client("dynamodb", region_name=region),
         sqs=session.client("sqs", region_name=region),
+        sns=session.client("sns", region_name=region),
         settings=Settings.from_env(),
     )
     print("\n".join(lines))

@@ -139,6 +139,16 @@ class VideoCatalog:
             return False
         return True
 
+    def record_notification(self, video_id: str, event_id: str, record: dict[str, Any]) -> None:
+        """Keep an event's deliveries in the item's ``notifications`` map, by the event's id: an event sent
+        again replaces its own record, and the others stay. (A map's key can only be set once the map exists.)"""
+        names = {"#n": "notifications", "#e": event_id}
+        self.table.update_item(Key={"video_id": video_id}, UpdateExpression="SET #n = if_not_exists(#n, :empty)",
+                               ExpressionAttributeNames={"#n": "notifications"},
+                               ExpressionAttributeValues={":empty": {}})
+        self.table.update_item(Key={"video_id": video_id}, UpdateExpression="SET #n.#e = :record",
+                               ExpressionAttributeNames=names, ExpressionAttributeValues={":record": _dynamo(record)})
+
     def published(self) -> list[dict[str, Any]]:
         """Every published video, newest first."""
         items: list[dict[str, Any]] = []

@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from video_contract.stages import Stage
@@ -21,6 +22,7 @@ from video_contract.stages import Stage
 ENV_PREFIX = "VIDEO_PIPELINE_"
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 S3_POST_LIMIT_BYTES = 5 * 1024**3  # S3 takes at most 5 GiB in one POST upload
+UNSHOWN = ("webhook_urls",)  # settings whose refused value is not repeated in the error: it may hold a token
 
 
 class SettingsError(ValueError):
@@ -128,6 +130,24 @@ def _mount(spec: str) -> BindMount:
     return BindMount(source, target, mode == "ro")
 
 
+def _webhook_urls(urls: tuple[str, ...]) -> tuple[str, ...]:
+    """http(s) URLs with a host and no user, password or fragment. A URL's path or query may hold a token
+    (Slack's do): refusals, logs and the item name a URL by its number or origin only. Private addresses are
+    allowed: operators configure these, not uploads."""
+    for number, url in enumerate(urls, 1):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (reading it checks it: ValueError for a port that is no number)
+        except ValueError:
+            fine = False
+        else:
+            fine = (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.username
+                    and not parts.password and not parts.fragment)
+        if not fine:
+            raise ValueError(f"entry {number} is not an http(s) URL with a host and no user, password or fragment")
+    return urls
+
+
 # NoDecode: pydantic-settings hands the variable's text to the validator rather than reading it as JSON.
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 Switch = Annotated[bool, BeforeValidator(_switch)]
@@ -135,6 +155,7 @@ StageSeconds = Annotated[dict[str, float], NoDecode, BeforeValidator(_each(_stag
 Selector = Annotated[dict[str, str], NoDecode, BeforeValidator(_each(_label, dict))]
 Tolerations = Annotated[tuple[Toleration, ...], NoDecode, BeforeValidator(_each(_toleration))]
 Mounts = Annotated[tuple[BindMount, ...], NoDecode, BeforeValidator(_each(_mount))]
+WebhookUrls = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names), AfterValidator(_webhook_urls)]
 
 VIDEO_EXTENSIONS = ("mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "m2ts", "mxf", "flv",
                     "wmv", "ogv", "3gp")
@@ -264,6 +285,23 @@ class Settings(BaseSettings):
                                                             "of models in the worker's VIDEO_WORKER_MODEL_DIR.")
     whisper_models: Names = Field(WHISPER_MODELS, description="The models a run's whisper_model may name, as "
                                                               "DETECT_MODELS.")
+    # Notifications (notifications.py, docs/notifications.md)
+    webhook_urls: WebhookUrls = Field((), description="Where events (published, failed, rejected, review "
+                                                      "requested) are posted, signed, comma-separated http(s) "
+                                                      "URLs; empty: no webhooks.")
+    webhook_secret_variable: str = Field(
+        "video_pipeline_webhook_secret", description="The Airflow Variable (a secrets backend's, or "
+                                                     "`AIRFLOW_VAR_<NAME>`) that holds the webhooks' HMAC secret; "
+                                                     "never the secret itself.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="How long a delivery attempt may wait to connect, "
+                                                            "to send, and for the answer, seconds each.")
+    webhook_attempts: int = Field(4, ge=1, description="Attempts of a delivery that meets a 5xx, a timeout or no "
+                                                       "connection (never a 4xx), with exponential backoff.")
+    webhook_deadline_s: float = Field(30.0, gt=0, description="How long one event's deliveries may take in "
+                                                              "all, seconds: the task that sends it waits no "
+                                                              "longer.")
+    sns_topic_arn: str = Field("", description="The SNS topic events are published to as well (bootstrap makes "
+                                               "it); empty: none.")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -296,4 +334,5 @@ def _refusal(problem: Any) -> str:
     """``VIDEO_PIPELINE_<NAME>: '<value>' is refused: <what it may be>`` for one validation error."""
     name = str(problem["loc"][0]) if problem["loc"] else "?"
     reason = str(problem["ctx"]["error"]) if problem["type"] == "value_error" else problem["msg"]
-    return f"{ENV_PREFIX}{name.upper()}: {problem['input']!r} is refused: {reason[:1].lower()}{reason[1:]}"
+    value = "its value (not shown: a URL may hold a token)" if name in UNSHOWN else repr(problem["input"])
+    return f"{ENV_PREFIX}{name.upper()}: {value} is refused: {reason[:1].lower()}{reason[1:]}"

@@ -16,6 +16,7 @@ from video_contract.manifests import (
     TranscribeManifest,
 )
 from video_pipeline.config import Settings
+from video_pipeline.notifications import Event, notify
 from video_pipeline.publish import PublishResult
 from video_pipeline.registration import Registration
 from video_pipeline.review import CaptionReview, ReviewAnswer
@@ -40,7 +41,8 @@ def run_manifests(*, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: X
 
 def publish_run(settings: Settings, *, registration: dict[str, Any], manifests: RunManifests, answer: Xcom,
                 run_id: str) -> PublishResult:
-    """Publish the video; a run that a newer run of the video has superseded skips, writing nothing."""
+    """Publish the video, then tell the notification channels; a run that a newer run of the video has
+    superseded skips, writing and sending nothing."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from video_pipeline.aws import shared_clients
@@ -49,9 +51,12 @@ def publish_run(settings: Settings, *, registration: dict[str, Any], manifests: 
 
     reviewed = manifests.transcript if isinstance(manifests.transcript, CaptionsManifest) else None
     caption_review = CaptionReview.of(ReviewAnswer.from_json(answer), reviewed).to_json() if answer else None
+    video = Registration.from_json(registration)
     try:
-        return publish(s3=shared_clients(settings.aws_conn_id).s3, catalog=catalog(settings),
-                       settings=settings, video=Registration.from_json(registration), manifests=manifests,
-                       run_id=run_id, caption_review=caption_review)
+        result = publish(s3=shared_clients(settings.aws_conn_id).s3, catalog=catalog(settings), settings=settings,
+                         video=video, manifests=manifests, run_id=run_id, caption_review=caption_review)
     except Superseded as superseded:
         raise AirflowSkipException(str(superseded)) from superseded
+    notify(settings, Event.of("published", video_id=video.video_id, source=video.source, run_id=run_id,
+                              stage="publish", page_url=result.page_url))
+    return result

@@ -19,6 +19,7 @@ from typing import Any
 from video_pipeline.aws import shared_clients
 from video_pipeline.catalog import VideoCatalog
 from video_pipeline.config import Settings
+from video_pipeline.notifications import Event, notify
 from video_pipeline.registration import Registration
 from video_pipeline.stages import PermanentFailure, PermanentInputError
 
@@ -75,6 +76,9 @@ def on_task_failure(context: Any) -> None:
                           **fields)
     except videos.table.meta.client.exceptions.ConditionalCheckFailedException:
         log.warning("video %s: a newer run owns its item, which keeps that run's status", video.video_id)
+        return
+    notify(settings, Event.of("failed", video_id=video.video_id, source=video.source, run_id=context["run_id"],
+                              stage=stage, reason=reason))
 
 
 async def flag_stuck_run(context: dict[str, Any], **_: Any) -> None:

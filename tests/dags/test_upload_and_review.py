@@ -23,7 +23,7 @@ import boto3
 import cv2
 import local_env
 import pytest
-from helpers import wait_until
+from helpers import start_webhook_receiver, wait_until
 from skimage import data
 from standalone import standalone
 
@@ -38,13 +38,31 @@ PIPELINE, EVENTS = "video_pipeline", "video_events"
 MAX_MB = 20
 SPEECH = "A black cat sits under a green tree. The cat looks at the camera."
 EDITED = "A black cat sleeps under an old oak tree."
+WEBHOOK_SECRET = "ui-stack-webhook-secret"
 
 
 @pytest.fixture(scope="module")
-def stack(moto_endpoint, tmp_path_factory, model_env):
+def webhooks(tmp_path_factory):
+    """The receiver the stack's runs send their events to (notifications.py), as ``make up`` starts it."""
+    receiver = start_webhook_receiver(tmp_path_factory.mktemp("webhooks"), WEBHOOK_SECRET)
+    yield receiver
+    receiver.stop()
+
+
+def events(webhooks, vid: str) -> list[str]:
+    """The statuses of the video's events that the receiver took (each signature verified), in order, each
+    event once: as a receiver that dedupes by the event's id sees them."""
+    taken = {d["event"]["id"]: d["event"]["status"] for d in webhooks.deliveries() if d["answer"] == 204
+             and d["event"]["video_id"] == vid}
+    return list(taken.values())
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint, tmp_path_factory, model_env, webhooks):
     home = tmp_path_factory.mktemp("airflow-ui-stack")
     port = local_env.free_port()
     env = {**os.environ, **local_env.airflow_env(home, moto_endpoint, port), **model_env,
+           "VIDEO_PIPELINE_WEBHOOK_URLS": webhooks.url, "AIRFLOW_VAR_VIDEO_PIPELINE_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "VIDEO_PIPELINE_BUCKET": BUCKET, "VIDEO_PIPELINE_TABLE": TABLE,
            "VIDEO_PIPELINE_SOURCE_PREFIXES": "incoming/,review/",  # the review runs' videos, apart from uploads
            "VIDEO_PIPELINE_EVENTS_QUEUE_URL": f"{moto_endpoint}/{local_env.MOTO_ACCOUNT}/{QUEUE}",
@@ -248,13 +266,14 @@ def test_the_run_waits_in_required_actions_with_the_transcript(stack, reviews, m
     assert (waiting["status"], waiting["stage"]) == ("processing", "review_captions")
 
 
-def test_approved_captions_are_published_and_the_review_recorded(stack, reviews, moto_endpoint):
+def test_approved_captions_are_published_and_the_review_recorded(stack, reviews, moto_endpoint, webhooks):
     run = reviews["approve"]
     assert answer(stack, run, "Approve")["chosen_options"] == ["Approve"]
     assert finished(stack, run)["state"] == "success"
     published = item(moto_endpoint, run["video_id"])
     assert published["status"] == "published"
     assert published["caption_review"]["decision"] == "approved" and published["caption_review"]["by"] == "admin"
+    assert events(webhooks, run["video_id"]) == ["review_requested", "published"]
 
 
 def test_edited_captions_are_the_ones_published(stack, reviews, moto_endpoint, s3):
@@ -277,7 +296,7 @@ def test_edited_captions_are_the_ones_published(stack, reviews, moto_endpoint, s
     assert b"old oak tree" in soft.replace(b"\n", b" ")  # and the soft subtitles of the downloadable video
 
 
-def test_a_rejected_video_ends_the_run_as_rejected_not_failed(stack, reviews, moto_endpoint, s3):
+def test_a_rejected_video_ends_the_run_as_rejected_not_failed(stack, reviews, moto_endpoint, s3, webhooks):
     run = reviews["reject"]
     answer(stack, run, "Reject")
     assert finished(stack, run)["state"] == "success"  # not failed: the reviewer decided
@@ -289,6 +308,7 @@ def test_a_rejected_video_ends_the_run_as_rejected_not_failed(stack, reviews, mo
     assert rejected["status"] == "rejected" and rejected["failure_reason"] == "captions rejected by admin"
     assert rejected["caption_review"]["decision"] == "rejected"
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"site/videos/{run['video_id']}/")
+    assert events(webhooks, run["video_id"]) == ["review_requested", "rejected"]
 
 
 def test_unanswered_captions_are_published_as_transcribed_when_the_run_says_so(stack, reviews, moto_endpoint, s3):
@@ -302,7 +322,8 @@ def test_unanswered_captions_are_published_as_transcribed_when_the_run_says_so(s
     assert "green tree" in vtt.replace("\n", " ")  # the transcript as it was
 
 
-def test_unanswered_captions_fail_the_run_at_once_when_the_run_says_so(stack, reviews, moto_endpoint, s3):
+def test_unanswered_captions_fail_the_run_at_once_when_the_run_says_so(stack, reviews, moto_endpoint, s3,
+                                                                       webhooks):
     run = reviews["unanswered-fail"]
     assert finished(stack, run)["state"] == "failed"
     review = stack.call("GET", f"/dags/{PIPELINE}/dagRuns/{run['run_id']}/taskInstances/review_captions")
@@ -310,6 +331,7 @@ def test_unanswered_captions_fail_the_run_at_once_when_the_run_says_so(stack, re
     failed = item(moto_endpoint, run["video_id"])
     assert (failed["status"], failed["stage"]) == ("failed", "review_captions")
     assert failed["failure_reason"] == "nobody reviewed the captions within 0.25 minutes"
+    assert events(webhooks, run["video_id"]) == ["review_requested", "failed"]
     # Not permanent: the daily sweep retries it with the run's own params, so it asks for a review again.
     assert not failed["failure_permanent"] and failed["run_options"]["review"] is True
     assert failed["run_options"]["review_on_timeout"] == "fail"
