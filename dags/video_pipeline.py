@@ -44,7 +44,7 @@ Trigger with a video key (UI, `airflow dags trigger video_pipeline -c '{"video_k
 or the REST API). The run registers the object (its id comes from bucket, key and ETag), probes
 it, then transcodes, transcribes (with an English track for other languages) and detects animals
 in parallel, makes previews (the poster prefers a frame with a detected animal), burns the
-subtitles in, and publishes the page. With `review`, a person approves, edits or rejects the
+subtitles in, makes chapters, and publishes the page. With `review`, a person approves, edits or rejects the
 captions first, in Airflow's Required Actions; a rejected video is not published. A run takes only a video
 under the source prefixes of the source buckets (`VIDEO_PIPELINE_SOURCE_*`), and where review is the
 default (`VIDEO_PIPELINE_REVIEW=true`) it may not turn the review off, shorten it or publish unanswered.
@@ -105,6 +105,7 @@ do skips) and `publish`, and two tasks besides:
                             description="frames sampled per second; empty: the worker's rate"),
         "previews": _switch_param("previews", "poster, GIFs, storyboard, labelling frames"),
         "burn": _switch_param("burn", "burn subtitles into the published video"),
+        "chapters": _switch_param("chapters", "cut the video into shots and group them into titled chapters"),
         "package": _switch_param("package", "HLS and MPEG-DASH streams from the ladder"),
         "encrypt": _switch_param("encrypt", "encrypt the streams (CENC, ClearKey); the key stays private"),
     },
@@ -124,7 +125,8 @@ def video_pipeline() -> None:
     @task(trigger_rule="none_failed", outlets=[PUBLISHED], max_active_tis_per_dag=1)  # one index writer
     def publish(
         registration: dict[str, Any], answer: Xcom, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: Xcom,
-        detect: Xcom, previews: Xcom, burn: Xcom, package: Xcom, run_id: str, outlet_events: Any = None,
+        detect: Xcom, previews: Xcom, burn: Xcom, package: Xcom, chapters: Xcom, run_id: str,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Render and upload the page, upsert the item, refresh the index, record the assets."""
         from airflow.sdk import Asset
@@ -132,7 +134,7 @@ def video_pipeline() -> None:
         from video_pipeline.publish_run import publish_run, run_manifests
 
         manifests = run_manifests(probe=probe, transcode=transcode, transcribe=transcribe, captions=captions,
-                                  detect=detect, previews=previews, burn=burn, package=package)
+                                  detect=detect, previews=previews, burn=burn, package=package, chapters=chapters)
         result = publish_run(SETTINGS, registration=registration, manifests=manifests, answer=answer, run_id=run_id)
         for key in (result.page_key, result.video_key):
             outlet_events[PUBLISHED].add(Asset(f"s3://{SETTINGS.bucket}/{key}"))
@@ -163,10 +165,12 @@ def video_pipeline() -> None:
     final = [*probed, transcode.output, transcribe.output, captions.output]
     burn = video_stage(stage=Stage.BURN, upstream=final, trigger_rule="none_failed", **stage_defaults)
     package = video_stage(stage=Stage.PACKAGE, upstream=final, trigger_rule="none_failed", **stage_defaults)
+    # Beside burn and package: shots of the smallest rendition, chapters at the final transcript's pauses.
+    chapters = video_stage(stage=Stage.CHAPTERS, upstream=final, trigger_rule="none_failed", **stage_defaults)
 
     publish(registration=video, answer=review.output, probe=probe.output, transcode=transcode.output,
             transcribe=transcribe.output, captions=captions.output, detect=detect.output, previews=previews.output,
-            burn=burn.output, package=package.output)
+            burn=burn.output, package=package.output, chapters=chapters.output)
 
 
 video_pipeline()

@@ -8,7 +8,8 @@
 //                                  license request as "Authorization: Bearer", never in a URL
 //   data-subtitles                 a <select> filled with the stream's subtitle tracks
 //   data-seek="12.5"               a click plays the video from 12.5 s
-//   data-end="15"                  with data-seek: the transcript line is marked while it plays
+//   data-end="15"                  with data-seek: the transcript line (or chapter) is marked while it plays
+//   data-chapters                  on a <track kind="chapters">: kept when the stream replaces the MP4
 //   data-sprite, data-xywh="x,y,w,h"  a storyboard tile: its part of the sprite sheet
 //   data-scrub, data-scrub-preview the seek bar under the player, previewing the storyboard
 //   data-at="12.5"                 a chip placed on the timeline at 12.5 s
@@ -44,8 +45,9 @@
         });
       }
     }
-    // The stream's WebVTT tracks replace the MP4's <track>, so no subtitle shows twice.
-    for (const track of video.querySelectorAll("track")) track.remove();
+    // The stream's WebVTT tracks replace the MP4's subtitle <track>s, so no subtitle shows twice; the
+    // chapters track (data-chapters) stays: HLS and DASH have no chapters rendition that players read.
+    for (const track of video.querySelectorAll("track:not([data-chapters])")) track.remove();
     try {
       await player.attach(video);
       // DASH; the HLS master (data-hls) lists the same CMAF segments for native HLS players.
@@ -92,6 +94,8 @@
     if (video.readyState >= 1) seek();
     else video.addEventListener("loadedmetadata", seek, { once: true });
   }
+  // The chapters track's cues load only once it is not disabled: hidden, it lists them (video.textTracks).
+  for (const track of video.querySelectorAll("track[data-chapters]")) track.track.mode = "hidden";
   window.addEventListener("hashchange", seekToFragment);
   adaptive().finally(seekToFragment);
 
@@ -147,14 +151,19 @@
     scrub.addEventListener("pointerleave", () => { if (preview) preview.hidden = true; });
   }
 
-  const lines = [...document.querySelectorAll(".transcript [data-seek][data-end]")];
-  let current = null;
-  video.addEventListener("timeupdate", () => {
-    const t = video.currentTime;
-    const line = lines.find((el) => t >= Number(el.dataset.seek) && t < Number(el.dataset.end)) || null;
-    if (line === current) return;
-    current?.removeAttribute("aria-current");
-    line?.setAttribute("aria-current", "true");
-    current = line;
-  });
+  // The transcript's line and the chapter that are playing are marked.
+  function markPlaying(selector) {
+    const lines = [...document.querySelectorAll(selector)];
+    let current = null;
+    video.addEventListener("timeupdate", () => {
+      const t = video.currentTime;
+      const line = lines.find((el) => t >= Number(el.dataset.seek) && t < Number(el.dataset.end)) || null;
+      if (line === current) return;
+      current?.removeAttribute("aria-current");
+      line?.setAttribute("aria-current", "true");
+      current = line;
+    });
+  }
+  markPlaying(".transcript [data-seek][data-end]");
+  markPlaying(".chapters [data-seek][data-end]");
 })();

@@ -1,5 +1,5 @@
 // Search on the site's index page, over static JSON that publish keeps current (search_index.py):
-//   search/index.json          titles, pages, posters and animals of every video
+//   search/index.json          titles, pages, posters, animals and spoken chapter titles of every video
 //   search/terms/<xx>.json     the words said, by their first two letters: word -> [[video id, cue], ...]
 //   videos/<id>/search.json    one video's cues ([start, text]), fetched only for the videos found
 // Typed words match words that start with them; several words must all be in one cue (or the title).
@@ -79,9 +79,9 @@
     const index = (await load(root)) || { videos: {} };
     const sets = await Promise.all(terms.map(said));
     const cues = [...sets[0]].filter((pair) => sets.every((s) => s.has(pair)));
-    const found = new Map(); // video id -> {title, animals, cues}
+    const found = new Map(); // video id -> {title, animals, chapters, cues}
     const hit = (id) => {
-      if (!found.has(id)) found.set(id, { title: false, animals: [], cues: [] });
+      if (!found.has(id)) found.set(id, { title: false, animals: [], chapters: [], cues: [] });
       return found.get(id);
     };
     for (const pair of cues) {
@@ -95,9 +95,14 @@
         const labelWords = words(label);
         if (terms.every((t) => labelWords.some((w) => w.startsWith(t)))) hit(id).animals.push([label, at]);
       }
+      for (const [chapter, at] of video.chapters || []) {
+        const chapterWords = words(chapter);
+        if (terms.every((t) => chapterWords.some((w) => w.startsWith(t)))) hit(id).chapters.push([chapter, at]);
+      }
     }
     const ranked = [...found.entries()]
-      .sort(([, a], [, b]) => (b.title - a.title) || (b.animals.length - a.animals.length) || (b.cues.length - a.cues.length))
+      .sort(([, a], [, b]) => (b.title - a.title) || (b.animals.length - a.animals.length)
+        || (b.chapters.length - a.chapters.length) || (b.cues.length - a.cues.length))
       .slice(0, MAX_VIDEOS);
     return Promise.all(ranked.map(async ([id, match]) => {
       const video = index.videos[id];
@@ -125,6 +130,12 @@
         const li = document.createElement("li");
         li.className = "animal";
         li.append(link(video.href, at, timed(at, highlighted(label, terms), " on screen")));
+        moments.append(li);
+      }
+      for (const [chapter, at] of match.chapters) {
+        const li = document.createElement("li");
+        li.className = "chapter";
+        li.append(link(video.href, at, timed(at, "Chapter: ", highlighted(chapter, terms))));
         moments.append(li);
       }
       for (const cue of match.cues.slice(0, MAX_CUES)) {

@@ -42,6 +42,7 @@ class RunOptions:
     detect: bool = True
     previews: bool = True
     burn: bool = True
+    chapters: bool = True
     package: bool = True
     encrypt: bool = False
     ladder: str | None = None
@@ -52,7 +53,7 @@ class RunOptions:
     detect_fps: float | None = None
 
     SWITCHES: ClassVar[tuple[str, ...]] = ("force", "transcribe", "translate", "review", "detect", "previews", "burn",
-                                           "package", "encrypt")
+                                           "chapters", "package", "encrypt")
 
     @classmethod
     def from_params(cls, params: Mapping[str, object], defaults: RunOptions) -> RunOptions:
@@ -176,6 +177,18 @@ def burn(inputs: Inputs) -> Invocation | None:
     return Invocation(ladder.uri(ladder.top), None, subtitle_track_args(transcript, "srt"))
 
 
+def chapters(inputs: Inputs) -> Invocation | None:
+    """Shots of the ladder's smallest rendition (decoding is the cost; a cut shows at any size), grouped
+    at the final transcript's pauses and titled with its words when there is speech. An encrypted video
+    publishes its stream alone (site_files.shown): nothing to do."""
+    if not inputs.options.chapters or inputs.options.encrypt:
+        return None
+    ladder = _required(inputs.transcode, Stage.CHAPTERS, Stage.TRANSCODE)
+    transcript = inputs.transcript
+    cues = ["--cues", transcript.uri(transcript.cues_file)] if transcript is not None and transcript.speech else []
+    return Invocation(ladder.uri(ladder.renditions[-1].file), None, cues)
+
+
 def package(inputs: Inputs) -> Invocation | None:
     """The ladder as HLS and DASH with the transcript's subtitle tracks, or encrypted with the video's key.
 
@@ -202,7 +215,8 @@ def _required(manifest: M | None, stage: Stage, upstream: Stage) -> M:
 
 PLANS: dict[Stage, Callable[[Inputs], Invocation | None]] = {
     Stage.PROBE: probe, Stage.TRANSCODE: transcode, Stage.TRANSCRIBE: transcribe, Stage.DETECT: detect,
-    Stage.PREVIEWS: previews, Stage.CAPTIONS: captions, Stage.BURN: burn, Stage.PACKAGE: package,
+    Stage.PREVIEWS: previews, Stage.CAPTIONS: captions, Stage.BURN: burn, Stage.CHAPTERS: chapters,
+    Stage.PACKAGE: package,
 }
 
 

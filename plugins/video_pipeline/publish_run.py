@@ -7,6 +7,7 @@ from typing import Any
 from video_contract.manifests import (
     BurnManifest,
     CaptionsManifest,
+    ChaptersManifest,
     DetectManifest,
     PackageManifest,
     PreviewsManifest,
@@ -25,7 +26,7 @@ Xcom = dict[str, Any] | None  # a task's return value as XCom holds it; None: th
 
 
 def run_manifests(*, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: Xcom, detect: Xcom,
-                  previews: Xcom, burn: Xcom, package: Xcom) -> RunManifests:
+                  previews: Xcom, burn: Xcom, package: Xcom, chapters: Xcom) -> RunManifests:
     """What the run made; its transcript is the reviewed captions where the captions stage ran, else
     transcribe's."""
     transcript = (CaptionsManifest.from_json(captions) if captions
@@ -36,6 +37,7 @@ def run_manifests(*, probe: Xcom, transcode: Xcom, transcribe: Xcom, captions: X
         previews=PreviewsManifest.from_json(previews) if previews else None,
         burn=BurnManifest.from_json(burn) if burn else None,
         package=PackageManifest.from_json(package) if package else None,
+        chapters=ChaptersManifest.from_json(chapters) if chapters else None,
     )
 
 

@@ -1,7 +1,8 @@
 """The site's search index: static JSON that publish keeps current, so searching needs no server.
 
-- ``search/index.json``: every published video's title, page, poster, language and animals (with
-  when each first shows). A few hundred bytes a video: titles and animals are searched from it.
+- ``search/index.json``: every published video's title, page, poster, language, animals (with
+  when each first shows) and the titles of its chapters that come from its speech (with when each
+  starts). A few hundred bytes a video: titles, animals and chapters are searched from it.
 - ``search/terms/<xx>.json``: the words said in the videos, sharded by their first two letters,
   each word listing ``[video id, cue number]`` pairs. A query fetches only its words' shards.
 - ``videos/<id>/search.json``: that video's cues (start second and text), fetched only for the
@@ -74,6 +75,8 @@ def entry(item: dict[str, Any], href: str, poster: str | None) -> dict[str, Any]
         "duration_s": item.get("duration_s"),
         "language": item.get("language_name") or item.get("language"),
         "animals": [[label, at] for label, at in sorted(first.items())],
+        # "Chapter N" says nothing a search could look for
+        "chapters": [[c["title"], c["start_s"]] for c in item.get("chapters") or [] if c.get("spoken")],
     }
 
 

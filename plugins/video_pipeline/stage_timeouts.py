@@ -19,7 +19,7 @@ BASE_S = 900.0
 # Seconds allowed per second of video. Probe runs before the duration is known: its base alone.
 PER_VIDEO_SECOND: dict[Stage, float] = {
     Stage.PROBE: 0.0, Stage.TRANSCODE: 5.0, Stage.TRANSCRIBE: 10.0, Stage.CAPTIONS: 0.0, Stage.DETECT: 5.0,
-    Stage.PREVIEWS: 3.0, Stage.BURN: 5.0, Stage.PACKAGE: 1.0}
+    Stage.PREVIEWS: 3.0, Stage.BURN: 5.0, Stage.CHAPTERS: 1.0, Stage.PACKAGE: 1.0}
 
 
 def stage_timeout(stage: Stage, duration_s: float | None, overrides: Mapping[str, float]) -> timedelta:

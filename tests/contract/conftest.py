@@ -24,7 +24,7 @@ class StageRun:
 
 @pytest.fixture(scope="session")
 def stage_runs(cat_clip, model_env, tmp_path_factory) -> dict[Stage, StageRun]:
-    """All eight stages in pipeline order, each fed by the ones before it, as the DAG feeds them."""
+    """All nine stages in pipeline order, each fed by the ones before it, as the DAG feeds them."""
     work = tmp_path_factory.mktemp("contract")
 
     def run(stage: Stage, *args: str | Path) -> StageRun:
@@ -47,6 +47,8 @@ def stage_runs(cat_clip, model_env, tmp_path_factory) -> dict[Stage, StageRun]:
     runs[Stage.CAPTIONS] = run(Stage.CAPTIONS, "--source", transcribed / "manifest.json", "--texts", texts)
     runs[Stage.BURN] = run(Stage.BURN, "--source", work / "transcode" / "renditions" / "360p.mp4",
                            "--subtitles", f"en={transcribed / 'subtitles.srt'}")
+    runs[Stage.CHAPTERS] = run(Stage.CHAPTERS, "--source", work / "transcode" / "renditions" / "240p.mp4",
+                               "--cues", transcribed / "cues.json")
     runs[Stage.PACKAGE] = run(Stage.PACKAGE, "--source", work / "transcode" / "manifest.json",
                               "--subtitles", f"en={transcribed / 'subtitles.vtt'}")
     return runs

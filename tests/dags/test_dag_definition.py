@@ -51,28 +51,29 @@ def test_task_graph(dag):
     review_captions."""
     assert sorted(t.task_id for t in dag.tasks) == sorted([
         "register", "review_captions", "publish",
-        "probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"])
+        "probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "chapters", "package"])
     downstream = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-    stages = {"probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"}
+    stages = {"probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "chapters", "package"}
     assert downstream["register"] == stages | {"review_captions", "publish"}  # its XCom
     register = dag.get_task("register")
     assert register.task_type == "_ShortCircuitDecoratedOperator" and register.ignore_downstream_trigger_rules
     assert downstream["probe"] == stages - {"probe"} | {"publish"}  # its duration sets their timeouts
-    assert downstream["transcode"] == {"burn", "package", "publish"}
+    assert downstream["transcode"] == {"burn", "chapters", "package", "publish"}
     # Caption review (param review) sits between transcribe and everything that uses its subtitles.
-    assert downstream["transcribe"] == {"review_captions", "captions", "burn", "package", "publish"}
+    assert downstream["transcribe"] == {"review_captions", "captions", "burn", "chapters", "package", "publish"}
     assert downstream["review_captions"] == {"captions", "publish"}
-    assert downstream["captions"] == {"burn", "package", "publish"}
+    assert downstream["captions"] == {"burn", "chapters", "package", "publish"}
     review = dag.get_task("review_captions")
     assert review.task_type == "CaptionReviewOperator" and review.ignore_downstream_trigger_rules
     assert review.options == ["Approve", "Reject"] and review.defaults is None  # a timeout fails by default
     assert review.response_timeout.total_seconds() == 24 * 3600 and dag.params["review"] is False
     assert downstream["detect"] == {"previews", "publish"}  # the poster prefers what detect found
     assert downstream["previews"] == downstream["burn"] == downstream["package"] == {"publish"}
+    assert downstream["chapters"] == {"publish"}  # beside burn and package: nothing waits for it but publish
     assert downstream["publish"] == set()
     # A stage after one that may skip runs all the same, and plans from what there is.
     assert {t.task_id for t in dag.tasks if t.trigger_rule == "none_failed"} == {
-        "previews", "captions", "burn", "package", "publish"}
+        "previews", "captions", "burn", "chapters", "package", "publish"}
     assert {t.task_type for t in dag.tasks if t.task_id in stages} == {"VideoStageOperator"}
     assert dag.params.get_param("video_key").schema["type"] == "string"
     assert dag.schedule is None
@@ -141,7 +142,7 @@ def test_each_stage_task_plans_from_the_xcoms_its_wiring_gives_it(dag):
               "texts": texts}
     xcoms = {"register": REGISTRATION, **MANIFESTS, "review_captions": answer}
     planned = {}
-    for stage in ("probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "package"):
+    for stage in ("probe", "transcode", "transcribe", "detect", "previews", "captions", "burn", "chapters", "package"):
         planned[stage] = _run(dag, stage, xcoms, {"ladder": "720,360"}).cli_args()
     assert planned["probe"] == ["probe", "--source", REGISTRATION["source"], "--source-etag", REGISTRATION["etag"],
                                 "--dest", f"{work}/probe/"]
@@ -150,6 +151,8 @@ def test_each_stage_task_plans_from_the_xcoms_its_wiring_gives_it(dag):
     assert planned["captions"] == ["captions", "--source", f"{work}/transcribe/manifest.json", "--dest",
                                    f"{work}/captions/", "--texts", texts]
     assert planned["burn"][-2:] == ["--subtitles", f"en={work}/captions/subtitles.srt"]  # the reviewed captions
+    assert planned["chapters"] == ["chapters", "--source", f"{work}/transcode/renditions/240p.mp4", "--dest",
+                                   f"{work}/chapters/", "--cues", f"{work}/captions/cues.json"]
     assert planned["package"] == ["package", "--source", f"{work}/transcode/manifest.json", "--dest",
                                   f"{work}/package/", "--subtitles", f"en={work}/captions/subtitles.vtt"]
     # Without a review, captions has nothing to do and burn takes transcribe's subtitles.

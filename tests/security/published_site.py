@@ -18,6 +18,7 @@ import pytest
 from local_env import free_port
 
 from video_contract.manifests import (
+    ChaptersManifest,
     DetectManifest,
     Manifest,
     PackageManifest,
@@ -116,6 +117,8 @@ def published_site(moto_endpoint, s3, run_worker, cat_clip) -> Site:
         previews=stage(PLAIN, PreviewsManifest, source, "--detections", detect.uri(detect.DETECTIONS)),
         package=stage(PLAIN, PackageManifest, transcode.manifest_uri,
                       "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"),
+        chapters=stage(PLAIN, ChaptersManifest, transcode.uri(transcode.renditions[-1].file),
+                       "--cues", transcript.uri(transcript.cues_file)),
     )
     # As an encrypted run packages: with its key, and no text track (the packager writes those in the clear).
     locked = dataclasses.replace(out, package=stage(LOCKED, PackageManifest, transcode.manifest_uri,

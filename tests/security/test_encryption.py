@@ -49,7 +49,8 @@ def _anonymous(url: str) -> int:
 
 
 def test_an_encrypted_video_publishes_its_stream_and_page_and_nothing_else(published_site):
-    """Its poster, GIFs, storyboard, thumbnails, transcript, subtitles and cues are not on the site."""
+    """Its poster, GIFs, storyboard, thumbnails, transcript, subtitles, cues and chapters (titled with its words)
+    are not on the site."""
     site = published_site
     plain_folder, folder = f"site/videos/{PLAIN}/", f"site/videos/{LOCKED}/"
     page_files = {"index.html", "player.js", "style.css", "favicon.svg", search_index.DOC}
@@ -61,7 +62,7 @@ def test_an_encrypted_video_publishes_its_stream_and_page_and_nothing_else(publi
     in_the_clear = {key.removeprefix(plain_folder) for key in site.keys(plain_folder)} - page_files
     in_the_clear = {name for name in in_the_clear if not name.startswith("stream/")}
     assert {"poster.jpg", "preview.gif", "storyboard.jpg", "storyboard.vtt", "subtitles.vtt", "subtitles.srt",
-            "transcript.json", "detections.json"} <= in_the_clear
+            "transcript.json", "detections.json", "chapters.vtt"} <= in_the_clear
     assert not [name for name in in_the_clear if _anonymous(site.url(folder + name)) == 200]
 
     html = site.body(folder + "index.html").decode()
@@ -81,7 +82,7 @@ def test_an_encrypted_video_publishes_its_stream_and_page_and_nothing_else(publi
     assert shards and not [key for key in shards for postings in json.loads(site.body(key)).values()
                            for video, _ in postings if video == LOCKED]
     entry = json.loads(site.body("site/" + search_index.INDEX))["videos"][LOCKED]
-    assert (entry["poster"], entry["animals"], entry["language"]) == (None, [], None), entry
+    assert (entry["poster"], entry["animals"], entry["language"], entry["chapters"]) == (None, [], None, []), entry
     index = _Tags(site.body("site/index.html").decode())
     assert not [attrs for tag, attrs in index.tags if tag == "img" and LOCKED in attrs.get("src", "")]
 

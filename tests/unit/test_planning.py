@@ -103,7 +103,8 @@ def test_the_run_options_become_the_stages_cli_options(manifests):
     assert planned(Stage.DETECT, run).args == ["--model", "yolo11s.pt", "--classes", "cat,dog", "--fps", "2"]
 
 
-@pytest.mark.parametrize("stage", [Stage.TRANSCRIBE, Stage.DETECT, Stage.PREVIEWS, Stage.BURN, Stage.PACKAGE])
+@pytest.mark.parametrize("stage", [Stage.TRANSCRIBE, Stage.DETECT, Stage.PREVIEWS, Stage.BURN, Stage.CHAPTERS,
+                                   Stage.PACKAGE])
 def test_a_stage_switched_off_has_nothing_to_do(manifests, stage):
     run = inputs(manifests, "probe", "transcode", "transcribe", "detect", params={stage.value: False})
     assert plan(stage, run) is None
@@ -152,6 +153,19 @@ def test_without_speech_nothing_is_burned_and_nothing_subtitled(manifests):
     assert plan(Stage.BURN, run) is None
     assert plan(Stage.PACKAGE, run) == Invocation(f"{WORK}/transcode/manifest.json", None, [])
     assert plan(Stage.BURN, inputs(manifests, "probe", "transcode")) is None  # transcribe off
+
+
+def test_chapters_cut_the_smallest_rendition_at_the_final_transcripts_pauses(manifests):
+    run = inputs(manifests, "probe", "transcode", "transcribe")
+    assert plan(Stage.CHAPTERS, run) == Invocation(f"{WORK}/transcode/renditions/240p.mp4", None,
+                                                   ["--cues", f"{WORK}/transcribe/cues.json"])
+    reviewed = inputs(manifests, "probe", "transcode", "transcribe", "captions")
+    assert planned(Stage.CHAPTERS, reviewed).args == ["--cues", f"{WORK}/captions/cues.json"]
+    silent = dataclasses.replace(manifests["transcribe"], speech=False, language=None)
+    numbered = dataclasses.replace(inputs(manifests, "probe", "transcode"), transcribe=silent)
+    assert planned(Stage.CHAPTERS, numbered).args == []  # no speech: "Chapter 1", "Chapter 2", ...
+    assert planned(Stage.CHAPTERS, inputs(manifests, "probe", "transcode")).args == []  # transcribe off
+    assert plan(Stage.CHAPTERS, inputs(manifests, "probe", "transcode", params={"encrypt": True})) is None
 
 
 def test_package_packages_the_ladder_with_vtt_tracks(manifests):

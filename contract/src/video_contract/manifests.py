@@ -305,6 +305,30 @@ class BurnManifest(Manifest):
     size_bytes: dict[str, int]
 
 
+# chapters
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Chapter(Record):
+    """One chapter: a run of whole shots, titled with its first words (``spoken``) or "Chapter N"."""
+
+    start_s: float
+    end_s: float
+    title: str
+    spoken: bool  # the title is the chapter's first words, not "Chapter N"
+    shots: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChaptersManifest(Manifest):
+    STAGE = Stage.CHAPTERS
+    VTT: ClassVar[str] = "chapters.vtt"  # a WebVTT chapters track: one cue per chapter, its title the text
+    duration_s: float
+    cuts: list[float]  # where each shot but the first starts, in seconds
+    shot_threshold: float  # the scene-change score (scdet, 0-100) a cut passed
+    chapters: list[Chapter]
+    vtt: str
+
+
 # package
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -339,7 +363,7 @@ class PackageManifest(Manifest):
 
 MANIFESTS: dict[Stage, type[Manifest]] = {
     m.STAGE: m for m in (ProbeManifest, TranscodeManifest, TranscribeManifest, CaptionsManifest, DetectManifest,
-                         PreviewsManifest, BurnManifest, PackageManifest)
+                         PreviewsManifest, BurnManifest, ChaptersManifest, PackageManifest)
 }
 
 
@@ -366,6 +390,7 @@ class RunManifests:
     previews: PreviewsManifest | None = None
     burn: BurnManifest | None = None
     package: PackageManifest | None = None
+    chapters: ChaptersManifest | None = None
 
     @property
     def encrypted(self) -> bool:

@@ -15,6 +15,7 @@ class Stage(StrEnum):
     DETECT = "detect"
     PREVIEWS = "previews"
     BURN = "burn"
+    CHAPTERS = "chapters"
     PACKAGE = "package"
 
 
@@ -27,5 +28,6 @@ SUMMARIES: dict[Stage, str] = {
     Stage.DETECT: "find animals with YOLO on sampled frames",
     Stage.PREVIEWS: "poster, animated GIFs, storyboard and frames for labelling",
     Stage.BURN: "burn subtitles into the video, plus a soft-subtitle variant",
+    Stage.CHAPTERS: "cut the video into shots and group them into titled chapters (WebVTT)",
     Stage.PACKAGE: "HLS and MPEG-DASH (CMAF) from the ladder, optionally ClearKey-encrypted",
 }

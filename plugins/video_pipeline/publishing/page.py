@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from video_contract.manifests import UNSURE_ANIMAL, Cue, RunManifests
+from video_contract.manifests import UNSURE_ANIMAL, Chapter, Cue, RunManifests
 from video_pipeline import csp
 from video_pipeline.config import Settings
+from video_pipeline.planning import UNDETERMINED_LANGUAGE
 from video_pipeline.publishing import objects, templates, webvtt
 from video_pipeline.publishing.site_files import SOFT, STREAM, VIDEO
 from video_pipeline.publishing.subtitles import SubtitleTrack
@@ -55,6 +56,15 @@ class Tile:
     start: float
     sprite: str
     xywh: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Chapters:
+    """The chapters track, and the list that the page shows where there is more than one chapter."""
+
+    vtt: str
+    language: str  # the titles' language: the speech's, or undetermined without speech
+    listed: list[Chapter]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -121,7 +131,18 @@ def _context(s3: Any, title: str, manifests: RunManifests, files: dict[str, str]
         "gifs": previews.gifs if previews else [],
         "storyboard": storyboard(objects.read_text(s3, files[previews.storyboard.vtt])) if previews else [],
         "downloads": _downloads(manifests, files, list(said)),
+        "chapters": _chapters(manifests),
     }
+
+
+def _chapters(manifests: RunManifests) -> Chapters | None:
+    """The chapters track; its list only with two chapters or more (one says nothing the player does not)."""
+    if (made := manifests.chapters) is None:
+        return None
+    transcript = manifests.transcript
+    language = transcript.language if transcript and any(c.spoken for c in made.chapters) else None
+    return Chapters(vtt=made.vtt, language=language or UNDETERMINED_LANGUAGE,
+                    listed=made.chapters if len(made.chapters) > 1 else [])
 
 
 def _downloads(manifests: RunManifests, files: dict[str, str], tracks: list[SubtitleTrack]) -> list[Download]:
@@ -145,6 +166,8 @@ def _downloads(manifests: RunManifests, files: dict[str, str], tracks: list[Subt
         downloads.append(Download(href=transcript.transcript, label="Transcript with word timings (JSON)"))
     if manifests.detect:
         downloads.append(Download(href=manifests.detect.DETECTIONS, label="Animal detections (JSON)"))
+    if manifests.chapters:
+        downloads.append(Download(href=manifests.chapters.vtt, label="Chapters (WebVTT)"))
     return downloads
 
 

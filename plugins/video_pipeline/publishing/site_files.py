@@ -25,12 +25,12 @@ def shown(manifests: RunManifests) -> RunManifests:
     """The stages whose files and words go on the site (and in the item): all of them, but for an
     encrypted video only probe, transcode and package: its page shows the stream and nothing else.
 
-    Its key opens only the stream, so its transcript, subtitles, detections, thumbnails and previews
-    would show what the key protects: they stay in the work prefix.
+    Its key opens only the stream, so its transcript, subtitles, detections, thumbnails, previews and
+    chapters (titled with its words) would show what the key protects: they stay in the work prefix.
     """
     if not manifests.encrypted:
         return manifests
-    return dataclasses.replace(manifests, transcript=None, detect=None, previews=None, burn=None)
+    return dataclasses.replace(manifests, transcript=None, detect=None, previews=None, burn=None, chapters=None)
 
 
 def site_files(manifests: RunManifests) -> dict[str, str]:
@@ -53,6 +53,8 @@ def site_files(manifests: RunManifests) -> dict[str, str]:
         board = previews.storyboard
         names = [previews.poster.file, *(gif.file for gif in previews.gifs), *board.sprites, board.vtt]
         picks += [(previews, name, name) for name in names]
+    if chapters := manifests.chapters:
+        picks.append((chapters, chapters.vtt, chapters.vtt))
     return {dest: manifest.uri(name) for manifest, name, dest in picks}
 
 

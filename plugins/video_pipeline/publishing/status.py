@@ -53,6 +53,7 @@ def published_item(*, settings: Settings, video: Registration, title: str, manif
     """
     probe, transcode, detect, previews, package = (manifests.probe, manifests.transcode, manifests.detect,
                                                    manifests.previews, manifests.package)
+    chapters = manifests.chapters
     transcript = manifests.transcript if manifests.transcript and manifests.transcript.speech else None
     tracks = tracks_of(transcript)
     page_key = folder + PAGE
@@ -79,6 +80,9 @@ def published_item(*, settings: Settings, video: Registration, title: str, manif
         "animal_seconds": detect.animal_seconds if detect else None,
         "animal_on_screen": [span.to_json() for span in detect.on_screen] if detect else None,
         "poster_key": folder + previews.poster.file if previews else None,
+        "chapters": [{"start_s": c.start_s, "end_s": c.end_s, "title": c.title, "spoken": c.spoken}
+                     for c in chapters.chapters] if chapters else None,
+        "chapters_key": folder + chapters.vtt if chapters else None,
         "stream": {"hls_url": settings.site_url(folder + STREAM + package.hls),
                    "dash_url": settings.site_url(folder + STREAM + package.dash),
                    "encrypted": package.encrypted, "key_id": package.key_id} if package else None,

@@ -152,6 +152,11 @@ class WorkerSettings(BaseSettings):
     # a standard name its library fetches from its own source
     model_dir: Path = Path("/models")
     model_downloads: bool = True
+    # chapters: a cut's scene-change score (scdet, 0-100): bench/shots.py finds every known cut and no other from
+    # 5 to 6 (a letterboxed cut scores 6.1, a whip pan 4.7); and the shortest chapter in seconds (a shorter one
+    # is over before its line in the list is read; a long video's are longer: chaptering)
+    shot_threshold: PositiveFloat = 5.5
+    min_chapter_s: PositiveFloat = 5.0
     # previews
     label_every_n: PositiveInt = 10
     # every stage that runs ffmpeg: a path or a command; empty: imageio-ffmpeg's build (resolve_ffmpeg)
