@@ -33,7 +33,7 @@ help:
 	@echo "make env    print export lines: eval \"\$$(make -s env)\" to use the airflow CLI against it"
 	@echo "make test   ruff and mypy (make lint), then the test suite"
 	@echo "make test-faults  the fault suite: moto, a worker and Airflow killed mid-run, a hung stage, 20 uploads at once"
-	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung), one video and a queue of 20, and the output quality (animals, poster, subtitles); profile every stage; write BENCHMARKS.md, opening with a summary table"
+	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung), one video and a queue of 20, the output quality (animals, poster, subtitles) and the loudness normalisation; profile every stage; write BENCHMARKS.md, opening with a summary table"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
 	@echo "make cluster-images  the Airflow image and stand-ins for the postgres, redis and moto images"
 	@echo "make test-production  the worker image, the docker runner and the compose cluster, on a Docker engine"
@@ -78,6 +78,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/quality.py
 	$(PY) bench/search_size.py
 	$(PY) bench/throughput.py
+	$(PY) bench/loudness.py
 	$(PY) bench/summary.py
 
 # The production path: the worker image, every stage as a DockerOperator task.
