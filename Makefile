@@ -34,7 +34,7 @@ help:
 	@echo "make test   ruff and mypy (make lint), then the test suite"
 	@echo "make test-faults  the fault suite: moto, a worker and Airflow killed mid-run, a hung stage, 20 uploads at once"
 	@echo "make clean  stop the stack; remove .airflow/ (runs, videos, pages, keys), .venv, node_modules, caches"
-	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung), one video and a queue of 20, and the output quality (animals, poster, subtitles, shot boundaries); profile every stage; write BENCHMARKS.md, opening with a summary table"
+	@echo "make bench  measure every stage, the orchestration overhead, the trigger latency, the pipeline against the peer script (VMAF per rung), one video and a queue of 20, the output quality (animals, poster, subtitles, shot boundaries) and the loudness normalisation; profile every stage; write BENCHMARKS.md, opening with a summary table"
 	@echo "make image  build the worker image ($(WORKER_IMAGE))"
 	@echo "make cluster-images  the Airflow image and stand-ins for the postgres, redis and moto images"
 	@echo "make test-production  the worker image, the docker runner and the compose cluster, on a Docker engine"
@@ -80,6 +80,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/search_size.py
 	$(PY) bench/shots.py
 	$(PY) bench/throughput.py
+	$(PY) bench/loudness.py
 	$(PY) bench/summary.py
 
 # The production path: the worker image, every stage as a DockerOperator task.

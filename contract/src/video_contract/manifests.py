@@ -89,6 +89,33 @@ class Rendition(Record):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Loudness(Record):
+    """The audio's loudness (EBU R128) before and after transcode normalised it, once, for every rendition.
+
+    ``input_*`` is the first pass's measurement of the source's audio (as stereo, as the renditions carry it);
+    ``output_*`` the second pass's of what it made. ``method`` is how it got there: "linear" (one gain for the
+    whole file, its dynamics untouched), "limited" (a gain, and a limiter on the peaks it pushes over the
+    ceiling) or "dynamic" (loudnorm's gain riding, for a loudness range wider than it takes). Where it was not
+    normalised (silence), ``skipped`` says why and ``method`` and ``output_*`` are None. A level of None is
+    silence (minus infinity).
+    """
+
+    KIND = "loudness"
+    target_lufs: float
+    target_true_peak_dbtp: float
+    target_range_lu: float  # the setting, or the source's range where that is wider: one gain keeps it
+    input_lufs: float | None
+    input_true_peak_dbtp: float | None
+    input_range_lu: float
+    input_threshold_lufs: float | None
+    output_lufs: float | None
+    output_true_peak_dbtp: float | None
+    output_range_lu: float | None
+    method: str | None  # "linear", "limited" or "dynamic"
+    skipped: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TranscodeManifest(Manifest):
     STAGE = Stage.TRANSCODE
     duration_s: float
@@ -99,6 +126,7 @@ class TranscodeManifest(Manifest):
     clips: list[str]
     has_audio: bool
     keyframe_interval_s: float
+    loudness: Loudness | None = None  # None: no audio, or normalisation off (VIDEO_WORKER_LOUDNESS_NORMALIZE)
 
 
 # transcribe and captions

@@ -68,7 +68,21 @@ def run(
     ``tool="ffmpeg"`` runs the worker's ffmpeg (VIDEO_WORKER_FFMPEG); ffprobe is the one on PATH.
     Returns stdout when ``capture_stdout`` (raw frames, JSON), else ``b""``.
     """
-    cmd = _command(tool, args)
+    stdout, _ = _execute(_command(tool, args), capture_stdout=capture_stdout, cwd=cwd)
+    return stdout
+
+
+def run_for_log(args: Sequence[str | Path], *, cwd: Path | None = None) -> str:
+    """Run ffmpeg like ``run`` but at log level ``info``, and return its log (stderr).
+
+    Analysis filters (loudnorm, ebur128) print what they measured there, at that level.
+    """
+    _, stderr = _execute(_command("ffmpeg", ["-nostats", *args], loglevel="info"), capture_stdout=False, cwd=cwd)
+    return stderr
+
+
+def _execute(cmd: list[str], *, capture_stdout: bool, cwd: Path | None) -> tuple[bytes, str]:
+    """(stdout or ``b""``, stderr) of ``cmd``; FFmpegError when it fails."""
     try:
         proc = subprocess.run(
             cmd,
@@ -84,12 +98,12 @@ def run(
     if proc.returncode != 0:
         raise FFmpegError(cmd, proc.returncode, stderr)
     if stderr.strip():
-        log.debug("%s stderr: %s", tool, stderr[-STDERR_TAIL_CHARS:])
-    return proc.stdout if capture_stdout else b""
+        log.debug("%s stderr: %s", Path(cmd[0]).name, stderr[-STDERR_TAIL_CHARS:])
+    return (proc.stdout if capture_stdout else b""), stderr
 
 
-def _command(tool: str, args: Sequence[str | Path]) -> list[str]:
-    quiet = ["-nostdin", "-loglevel", "error", "-y"] if tool == "ffmpeg" else []
+def _command(tool: str, args: Sequence[str | Path], *, loglevel: str = "error") -> list[str]:
+    quiet = ["-nostdin", "-loglevel", loglevel, "-y"] if tool == "ffmpeg" else []
     banner = ["-hide_banner"] if tool in ("ffmpeg", "ffprobe") else []
     given = [str(a) for a in args]
     if tool == "ffmpeg":

@@ -41,6 +41,10 @@ X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "me
 WhisperEngine = Literal["faster-whisper", "openai-whisper"]
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 MIN_RUNG = 64  # pixels: smaller renditions are no use to anyone
+# What ffmpeg's loudnorm takes as targets (ffmpeg 5.1's bounds for the loudness range: 9.0 takes up to 50).
+TARGET_LUFS = (-70.0, -5.0)
+TRUE_PEAK_DBTP = (-9.0, 0.0)
+RANGE_LU = (1.0, 20.0)
 
 
 def ladder_rungs(text: str) -> list[int]:
@@ -123,6 +127,12 @@ class WorkerSettings(BaseSettings):
     keyframe_interval_s: PositiveFloat = 2.0
     split_over_s: float = 240.0  # 0 never splits
     clip_length_s: PositiveFloat = 120.0
+    # transcode's loudness normalisation (loudness.py), EBU R128: -16 LUFS and -1 dBTP are the usual level for web
+    # and mobile, -23 LUFS the broadcast one. The bounds are what ffmpeg's loudnorm takes (5.1's for the range).
+    loudness_normalize: bool = True
+    loudness_target_lufs: Annotated[float, Field(ge=TARGET_LUFS[0], le=TARGET_LUFS[1])] = -16.0
+    loudness_true_peak_dbtp: Annotated[float, Field(ge=TRUE_PEAK_DBTP[0], le=TRUE_PEAK_DBTP[1])] = -1.0
+    loudness_range_lu: Annotated[float, Field(ge=RANGE_LU[0], le=RANGE_LU[1])] = 11.0
     # transcribe
     whisper_engine: WhisperEngine = "faster-whisper"
     whisper_model: str = "base"
@@ -204,6 +214,18 @@ def _at_least(kind: Callable[[str], Any], bound: float, what: str, *, inclusive:
         value = kind(text)
         if value < bound or (value == bound and not inclusive):
             raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    return parse
+
+
+def between(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
         return value
 
     return parse

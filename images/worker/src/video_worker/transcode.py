@@ -3,7 +3,8 @@
 One ffmpeg process decodes the source once and splits the picture into every
 rung, so the ladder costs one decode plus the encodes. Keyframes are forced at a
 fixed interval in every rung so that renditions stay segment-aligned for
-adaptive streaming and long videos can be cut into clips without re-encoding.
+adaptive streaming and long videos can be cut into clips without re-encoding. The audio is encoded once,
+brought to a loudness target on the way (loudness.py), and every rung carries it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,17 @@ from pathlib import Path
 from typing import get_args
 
 from video_contract.manifests import Rendition, TranscodeManifest
-from video_worker import ffmpeg, probe
-from video_worker.settings import X264Preset, ladder_rungs, positive, worker_settings
+from video_worker import ffmpeg, loudness, probe
+from video_worker.settings import (
+    RANGE_LU,
+    TARGET_LUFS,
+    TRUE_PEAK_DBTP,
+    X264Preset,
+    between,
+    ladder_rungs,
+    positive,
+    worker_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(env VIDEO_WORKER_SPLIT_OVER_S)")
     parser.add_argument("--clip-length", type=float, default=config.clip_length_s,
                         help="clip length in seconds (env VIDEO_WORKER_CLIP_LENGTH_S)")
+    parser.add_argument("--normalize-loudness", action=argparse.BooleanOptionalAction,
+                        default=config.loudness_normalize,
+                        help="bring the audio to the loudness target, two-pass (env VIDEO_WORKER_LOUDNESS_NORMALIZE)")
+    parser.add_argument("--loudness-target", type=between(*TARGET_LUFS), default=config.loudness_target_lufs,
+                        metavar="LUFS", help="integrated loudness target (env VIDEO_WORKER_LOUDNESS_TARGET_LUFS)")
+    parser.add_argument("--true-peak", type=between(*TRUE_PEAK_DBTP), default=config.loudness_true_peak_dbtp,
+                        metavar="DBTP", help="true peak ceiling (env VIDEO_WORKER_LOUDNESS_TRUE_PEAK_DBTP)")
+    parser.add_argument("--loudness-range", type=between(*RANGE_LU), default=config.loudness_range_lu,
+                        metavar="LU", help="loudness range target; a wider source keeps its own "
+                                           "(env VIDEO_WORKER_LOUDNESS_RANGE_LU)")
 
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> TranscodeManifest:
@@ -56,7 +76,20 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
     outputs = [out / "renditions" / f"{rung}p.mp4" for rung, _, _ in sizes]
     pictures = [workdir / f"{rung}p.video.mp4" for rung, _, _ in sizes]
     audio = workdir / "audio.m4a" if has_audio else None
-    ffmpeg.run(_ladder_command(source, sizes, pictures, audio, args, video["fps"]))
+    level = None
+    if has_audio and args.normalize_loudness:
+        target = loudness.Target(lufs=args.loudness_target, true_peak_dbtp=args.true_peak,
+                                 range_lu=args.loudness_range)
+        level = loudness.plan(source, target, sample_rate=meta["audio"]["sample_rate"])
+    audio_filter = level.audio_filter if level else None
+    command = _ladder_command(source, sizes, pictures, audio, args, video["fps"], audio_filter)
+    report = ffmpeg.run_for_log(command) if audio_filter else None  # loudnorm reports what it did in the log
+    if report is None:
+        ffmpeg.run(command)
+    levelled = level.result(report) if level else None
+    if levelled:
+        log.info("loudness: %s LUFS in, %s LUFS out (%s)", levelled.input_lufs, levelled.output_lufs,
+                 levelled.method or levelled.skipped)
     for picture, path in zip(pictures, outputs):
         sound: list[str | Path] = ["-i", audio, "-map", "1:a"] if audio else []
         ffmpeg.run(["-i", picture, *sound, "-map", "0:v", "-c", "copy", "-movflags", "+faststart", path])
@@ -74,6 +107,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         clips=[p.relative_to(out).as_posix() for p in clips],
         has_audio=has_audio,
         keyframe_interval_s=args.keyframe_interval,
+        loudness=levelled,
     )
 
 
@@ -113,9 +147,9 @@ def _even(x: float) -> int:
 
 def _ladder_command(
     source: Path, sizes: list[tuple[int, int, int]], pictures: list[Path], audio: Path | None,
-    args: argparse.Namespace, fps: float | None,
+    args: argparse.Namespace, fps: float | None, audio_filter: str | None,
 ) -> list[str | Path]:
-    """One decode, every rung's picture, and the audio encoded once (the rungs share it)."""
+    """One decode, every rung's picture, and the audio filtered and encoded once (the rungs share it)."""
     fps_filter = f"fps={MAX_FPS}," if fps and fps > MAX_FPS else ""
     labels = [f"s{i}" for i in range(len(sizes))]
     graph = [f"[0:v:0]{fps_filter}split={len(sizes)}" + "".join(f"[{x}]" for x in labels)]
@@ -132,7 +166,8 @@ def _ladder_command(
             "-map_metadata", "-1", path,
         ]
     if audio:
-        cmd += ["-map", "0:a:0", "-c:a", "aac", "-b:a", args.audio_bitrate, "-ac", "2",
+        filtered = ["-af", audio_filter] if audio_filter else []
+        cmd += ["-map", "0:a:0", *filtered, "-c:a", "aac", "-b:a", args.audio_bitrate, "-ac", "2",
                 "-map_metadata", "-1", audio]
     return cmd
 
