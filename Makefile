@@ -77,6 +77,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/scaling.py
 	$(PY) bench/quality.py
 	$(PY) bench/search_size.py
+	$(PY) bench/speakers.py
 	$(PY) bench/throughput.py
 	$(PY) bench/summary.py
 
