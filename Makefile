@@ -79,6 +79,7 @@ bench: test-deps $(STAMP) $(NODE_STAMP)
 	$(PY) bench/quality.py
 	$(PY) bench/search_size.py
 	$(PY) bench/shots.py
+	$(PY) bench/speakers.py
 	$(PY) bench/throughput.py
 	$(PY) bench/loudness.py
 	$(PY) bench/summary.py

@@ -278,3 +278,60 @@ def negative_shots() -> list[Shot]:
 
 def on_screen(share: float) -> bool:
     return share >= ON_SCREEN_SHARE
+
+
+# Conversations for speaker labelling: espeak-ng voices that differ (a man's, a woman's, a Klatt-synthesised
+# man's), taking turns with known times. Each turn is one or two everyday sentences. Not en-gb+m3: a pitch
+# variant of en-us's voice, which voice embeddings cannot tell from it (bench/speakers.py).
+VOICES = ("en-us", "en+f3", "en-us+klatt4")
+DIALOGUE = (
+    "Good morning. Did you see the cat in the garden today?",
+    "Yes, it was sitting under the big green tree for an hour.",
+    "I think it was waiting for the birds to come down.",
+    "The birds were much too clever for it this time.",
+    "Shall we give it some milk when it comes back inside?",
+    "No, cats should drink water. Milk is bad for them.",
+    "Then we will fill its bowl with fresh water tonight.",
+    "Good idea. I will buy some food at the shop as well.",
+)
+TURN_PAUSE_S = 0.6  # silence between two turns: a brisk conversation
+SPEECH_LEVEL = 0.02  # a 10 ms frame louder than this (of full scale, RMS) is speech, for the turns' times
+
+
+@dataclass(frozen=True)
+class Turn:
+    """When one voice speaks in a conversation (s), by its index in the voices given."""
+
+    start: float
+    end: float
+    speaker: int
+
+
+def conversation(path: Path, voices: tuple[str, ...], turns: int, *, speed: int = 150,
+                 pause_s: float = TURN_PAUSE_S) -> list[Turn]:
+    """A WAV of ``turns`` lines of DIALOGUE, said in turn by ``voices`` (round robin), ``pause_s`` apart;
+    returns when each voice speaks, from where its samples are louder than SPEECH_LEVEL."""
+    import wave
+
+    pieces, truth, rate, at = [], [], 0, 0
+    for n in range(turns):
+        line = path.with_name(f"{path.stem}.turn{n}.wav")
+        subprocess.run(["espeak-ng", "-v", voices[n % len(voices)], "-s", str(speed), "-w", str(line),
+                        DIALOGUE[n % len(DIALOGUE)]], check=True)
+        with wave.open(str(line)) as w:
+            rate = w.getframerate()
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        line.unlink()
+        frame = rate // 100
+        loud = [i for i in range(len(samples) // frame)
+                if np.sqrt(np.mean((samples[i * frame:(i + 1) * frame] / 32768.0) ** 2)) > SPEECH_LEVEL]
+        samples = samples[loud[0] * frame:(loud[-1] + 1) * frame]  # the speech, without espeak's margins
+        pieces += [samples, np.zeros(round(pause_s * rate), dtype=np.int16)]
+        truth.append(Turn(round(at / rate, 3), round((at + len(samples)) / rate, 3), n % len(voices)))
+        at += len(samples) + round(pause_s * rate)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.concatenate(pieces[:-1]).tobytes())
+    return truth

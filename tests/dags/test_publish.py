@@ -783,3 +783,72 @@ def test_in_chromium_search_finds_a_spoken_chapter_title(published, manifests, e
     assert found.locator("a").get_attribute("href").endswith(f"videos/{VIDEO_ID}/index.html#t=0")
     assert errors == []
     page.close()
+
+# Speakers ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conversation(run_worker, site, s3, make_media, media_dir, manifests) -> dict:
+    """Two espeak-ng voices taking 4 turns, transcribed with speakers, then published."""
+    import footage
+
+    settings, catalog = site
+    wav = media_dir / "publish-conversation.wav"
+    footage.conversation(wav, footage.VOICES[:2], 4)
+    clip = make_media("publish-conversation.mp4", "-f", "lavfi", "-i", "color=c=navy:s=320x240:r=15", "-i", wav,
+                      "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    key = "incoming/two voices.mp4"
+    s3.upload_file(str(clip), BUCKET, key)
+    video = registered("conversation", key, "c")
+    stage = stage_runner(run_worker, video)
+    transcode = stage(TranscodeManifest, video.source, "--ladder", "240")
+    transcript = stage(TranscribeManifest, video.source)
+    assert transcript.speakers == 2
+    out = replace(manifests, probe=stage(ProbeManifest, video.source), transcode=transcode, transcript=transcript,
+                  detect=None, previews=None, package=None,
+                  burn=stage(BurnManifest, transcode.uri(transcode.top),
+                             "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"))
+    catalog.set_status("conversation", "queued", dag_run_id="manual__conversation")
+    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
+    ensure_policy(s3, settings)
+    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=out,
+                        run_id="manual__conversation", caption_review=None)
+    return {"published": published, "manifests": out, "item": catalog.get("conversation")}
+
+
+def test_the_page_names_who_speaks_at_each_turn(s3, conversation, browser):
+    published, transcript = conversation["published"], conversation["manifests"].transcript
+    cues = cues_of(s3, transcript)
+    turns = [cue.speaker for n, cue in enumerate(cues) if n == 0 or cue.speaker != cues[n - 1].speaker]
+    assert set(turns) == {"Speaker 1", "Speaker 2"} and conversation["item"]["speakers"] == 2
+    page = parse(body(s3, published.page_key).decode("utf-8"))
+    check_safe(page, "player.js")
+    [summary] = [p for p in page.iter("p") if p.attrs.get("class") == "summary"]
+    assert "2 speakers" in summary.text()
+    [lines] = [ol for ol in page.iter("ol") if ol.attrs.get("class") == "transcript"]
+    named = [span.text() for span in lines.iter("span") if span.attrs.get("class") == "speaker"]
+    assert named == turns  # each turn's first line names its speaker; the lines after it do not repeat it
+    said = [span.text() for span in lines.iter("span") if span.attrs.get("class") == "text"]
+    assert said == [" ".join(cue.lines) for cue in cues]  # the speaker stays out of what was said
+    doc = json.loads(body(s3, published.site_prefix + "search.json"))
+    assert doc["cues"] == [[cue.start, f"{cue.speaker}: {' '.join(cue.lines)}"] for cue in cues]
+
+    tab = browser.new_page(viewport={"width": 900, "height": 900})
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto(conversation["item"]["page_url"])
+    shown = tab.locator(".transcript .speaker")
+    shown.first.wait_for()
+    assert shown.all_inner_texts() == turns and tab.locator(".summary .speakers").inner_text() == "2 speakers"
+    # The subtitles' voice spans, as Chromium parses the track: a span titled with the speaker, not text.
+    voices = tab.evaluate("""async () => {
+        const track = document.querySelector('video').textTracks[0];
+        track.mode = 'hidden';
+        while (!track.cues || !track.cues.length) await new Promise((r) => setTimeout(r, 100));
+        return [...track.cues].map((c) => [c.getCueAsHTML().firstChild.title, c.getCueAsHTML().textContent]);
+    }""")
+    assert voices == [[cue.speaker, "\n".join(cue.lines)] for cue in cues]
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.locator(".transcript").screenshot(path=ARTIFACTS / "speakers.png")
+    assert errors == []
+    tab.close()

@@ -46,6 +46,12 @@ def test_the_english_keeps_each_source_cue_and_breaks_where_the_rules_prefer():
     assert [c.text for c in english] == ["My name is Marie", "and I live in Paris."]  # before the conjunction
 
 
+def test_each_english_cue_keeps_its_source_cues_speaker():
+    spoken = [Cue(c.start, c.end, c.lines, f"Speaker {n % 2 + 1}") for n, c in enumerate(FRENCH[:2])]
+    english = spread("My name is Marie and I live in Paris.", spoken, Breaker("en"))
+    assert [c.speaker for c in english] == ["Speaker 1", "Speaker 2"]
+
+
 def test_fewer_words_than_cues_leaves_cues_out_rather_than_splitting_words():
     english = spread("Hello.", FRENCH[:2], Breaker("en"))
     assert len(english) == 1 and english[0].text == "Hello." and (english[0].start, english[0].end) in {

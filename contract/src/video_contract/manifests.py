@@ -170,6 +170,9 @@ class TranscribeManifest(Manifest):
     transcript: str
     subtitles: SubtitleFiles
     cues_file: str  # the cues as data (Cue records): what a review edits and the page shows
+    # How many voices speak (0 without speech; 1 leaves the cues unlabelled); None: speakers not labelled
+    # (VIDEO_WORKER_SPEAKERS=false, or a transcript from before speaker labels).
+    speakers: int | None = None
     translation: Translation | None
     translation_skipped: str | None  # why there is no translation although one was asked for
 
@@ -208,6 +211,7 @@ class Cue(Record):
     start: float
     end: float
     lines: list[str]
+    speaker: str | None = None  # "Speaker 1", ... where two or more voices speak
 
 
 def read_cues(data: object) -> list[Cue]:

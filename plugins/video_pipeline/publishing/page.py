@@ -124,6 +124,8 @@ def _context(s3: Any, title: str, manifests: RunManifests, files: dict[str, str]
         # The speech's own cues: the lines a reviewer saw and the subtitles show, each one seeks the player.
         "transcript": next(iter(said.values()), []) if transcript else None,
         "no_speech_reason": transcript.no_speech_reason if transcript else None,
+        # How many voices speak, where speakers were labelled; each cue of the speech names its own.
+        "speakers": transcript.speakers if transcript and speech else None,
         "animals": detect.animals if detect else None,
         "unsure": UNSURE_ANIMAL,
         "on_screen": detect.on_screen if detect else [],

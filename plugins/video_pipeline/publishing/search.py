@@ -18,8 +18,10 @@ from video_pipeline.publishing.subtitles import SubtitleTrack
 
 
 def cues(said: dict[SubtitleTrack, list[Cue]]) -> list[tuple[float, str]]:
-    """(start, text) of every subtitle cue, the transcript's then its translation's: what search finds."""
-    return [(cue.start, " ".join(cue.lines)) for track_cues in said.values() for cue in track_cues]
+    """(start, text) of every subtitle cue, the transcript's then its translation's: what search finds;
+    a labelled cue's text starts with its speaker ("Speaker 2: ..."), which the result line shows."""
+    return [(cue.start, (f"{cue.speaker}: " if cue.speaker else "") + " ".join(cue.lines))
+            for track_cues in said.values() for cue in track_cues]
 
 
 def previous_shards(s3: Any, bucket: str, folder: str) -> list[str]:

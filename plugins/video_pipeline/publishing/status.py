@@ -69,6 +69,7 @@ def published_item(*, settings: Settings, video: Registration, title: str, manif
         "language": transcript.language if transcript else None,
         "language_name": transcript.language_name if transcript else None,
         "language_probability": transcript.language_probability if transcript else None,
+        "speakers": transcript.speakers if transcript else None,
         "renditions": [{"name": r.name, "key": folder + r.file, "width": r.width, "height": r.height}
                        for r in transcode.renditions],
         "subtitles": [track.item(folder) for track in tracks] or None,

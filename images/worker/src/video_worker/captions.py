@@ -12,6 +12,7 @@ Without ``--texts`` the transcript passes through unchanged (an approval without
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         breaker = Breaker(transcribed.language)
         for n, (cue, text) in enumerate(zip(cues, texts)):
             if " ".join(text.split()) != cue.text:
-                cues[n] = Cue(cue.start, cue.end, relined(text, breaker))
+                cues[n] = dataclasses.replace(cue, lines=relined(text, breaker))  # its speaker stays
                 edited.append(n)
     for name, path in local.items():
         shutil.copyfile(path, out / name)
@@ -79,8 +80,8 @@ def _texts(path: Path, count: int) -> list[str]:
 
 def _reviewed_transcript(path: Path, cues: list[Cue]) -> None:
     transcript = json.loads(path.read_text(encoding="utf-8"))
-    transcript["segments"] = [{"id": n, "start": c.start, "end": c.end, "text": c.text, "words": []}
-                              for n, c in enumerate(cues)]
+    transcript["segments"] = [{"id": n, "start": c.start, "end": c.end, "text": c.text, "words": [],
+                               **({"speaker": c.speaker} if c.speaker else {})} for n, c in enumerate(cues)]
     transcript["text"] = " ".join(c.text for c in cues)
     transcript["reviewed"] = True
     path.write_text(json.dumps(transcript, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -141,6 +141,7 @@ class WorkerSettings(BaseSettings):
     whisper_beam_size: PositiveInt = 5
     whisper_batch_size: NonNegativeInt = 0  # 0: window after window; see whisper_engines
     whisper_translate: bool = True
+    speakers: bool = True  # label who speaks (speakers.py)
     # detect
     yolo_model: str = "yolov8n.pt"
     detect_classes: Annotated[list[str], NoDecode, BeforeValidator(_names)] = list(ANIMAL_CLASSES)

@@ -3,7 +3,8 @@
 Cues are cut and lines broken to the norms in caption_norms: the cut points
 are chosen over the whole transcript at once (dynamic programming), so that a
 subtitle ends where a sentence or clause does rather than wherever the last one
-filled up. Whisper's repeated-phrase loops are collapsed before cues are built.
+filled up. Whisper's repeated-phrase loops are collapsed before cues are built. A cue never holds two
+speakers' words: where the speaker changes, so does the cue, and WebVTT names its voice (``<v Speaker 1>``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Word:
     start: float
     end: float
     text: str
+    speaker: str | None = None  # who says it, when the speech has more than one voice (speakers)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None
 
     @property
     def text(self) -> str:
@@ -145,7 +148,8 @@ def cue_end(first: Word, last: Word, chars: int, next_start: float | None, gap: 
 def build_cues(words: list[Word], *, language: str | None = None, fps: float | None = None) -> list[Cue]:
     """Cut the words into cues and break their lines, to the norms, at the best places overall."""
     # Plain floats: engines give numpy ones, which the manifest's JSON cannot hold.
-    words = [Word(float(w.start), float(max(w.end, w.start)), w.text.strip()) for w in words if w.text.strip()]
+    words = [Word(float(w.start), float(max(w.end, w.start)), w.text.strip(), w.speaker)
+             for w in words if w.text.strip()]
     breaker, gap, n = Breaker(language), min_gap_s(fps), len(words)
     texts = [w.text for w in words]
     breaks = [0.0] + [breaker.penalty(a, b) for a, b in itertools.pairwise(texts)]  # breaks[k]: before word k
@@ -161,7 +165,8 @@ def build_cues(words: list[Word], *, language: str | None = None, fps: float | N
             cut = min(breaks[j], CLAUSE) if words[j].start - words[j - 1].end >= PAUSE_BREAK_S else breaks[j]
         for i in range(j - 1, max(-1, j - 1 - MAX_CUE_WORDS), -1):
             if i < j - 1 and (words[i + 1].start - words[i].end > PAUSE_SPLIT_S
-                              or words[j - 1].end - words[i].start > MAX_CUE_S):
+                              or words[j - 1].end - words[i].start > MAX_CUE_S
+                              or words[i].speaker != words[j - 1].speaker):
                 break
             wrapped = wrap(texts[i:j], breaks[i:j]) or (
                 (_force_wrap(texts[i]), ORPHAN_COST) if j == i + 1 else None)
@@ -185,7 +190,7 @@ def build_cues(words: list[Word], *, language: str | None = None, fps: float | N
     cues = []
     for i, j, lines in reversed(cuts):
         end = cue_end(words[i], words[j - 1], reading_chars(lines), words[j].start if j < n else None, gap)
-        cues.append(Cue(round(words[i].start, 3), round(end, 3), lines))
+        cues.append(Cue(round(words[i].start, 3), round(end, 3), lines, words[i].speaker))
     return cues
 
 
@@ -204,13 +209,14 @@ def relined(text: str, breaker: Breaker) -> tuple[str, ...]:
 
 def cues_json(cues: list[Cue]) -> str:
     """The cues as data (the contract's ``cues.json``), for stages that change their text and keep their times."""
-    records = [manifests.Cue(start=c.start, end=c.end, lines=list(c.lines)).to_json() for c in cues]
+    records = [manifests.Cue(start=c.start, end=c.end, lines=list(c.lines), speaker=c.speaker).to_json()
+               for c in cues]
     return json.dumps(records, ensure_ascii=False)
 
 
 def cues_from_json(text: str) -> list[Cue]:
     """``cues_json``'s cues; a ManifestError naming the cue and field when the file is not that."""
-    return [Cue(c.start, c.end, tuple(c.lines)) for c in manifests.read_cues(json.loads(text))]
+    return [Cue(c.start, c.end, tuple(c.lines), c.speaker) for c in manifests.read_cues(json.loads(text))]
 
 
 def _force_wrap(text: str) -> tuple[str, ...]:
@@ -228,10 +234,13 @@ def timestamp(seconds: float, sep: str = ".") -> str:
 
 
 def to_vtt(cues: list[Cue]) -> str:
-    """WebVTT with cue text escaped: transcripts are untrusted text."""
+    """WebVTT with cue text escaped: transcripts are untrusted text. A cue's speaker is its voice span
+    (``<v Speaker 1>...</v>``), which players and ffmpeg's subtitle filter do not show as text."""
     blocks = ["WEBVTT\n"]
     for cue in cues:
         body = "\n".join(html.escape(line, quote=False) for line in cue.lines)
+        if cue.speaker:
+            body = f"<v {html.escape(' '.join(cue.speaker.split()))}>{body}</v>"
         blocks.append(f"{timestamp(cue.start, '.')} --> {timestamp(cue.end, '.')}\n{body}\n")
     return "\n".join(blocks)
 

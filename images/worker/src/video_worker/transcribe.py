@@ -4,7 +4,8 @@ faster-whisper (CTranslate2, int8 on CPU) is the default engine; openai-whisper
 is selectable for GPU workers (whisper_engines). A video without audio, or
 without speech, gives a clean "no speech" manifest and empty subtitle files
 rather than a failure. Speech in another language than English also gets an
-English track (translation), which needs a multilingual model.
+English track (translation), which needs a multilingual model. Who speaks is labelled from the voices
+(speakers), unless --no-speakers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from video_contract.manifests import SubtitleFiles, TranscribeManifest, Translation
-from video_worker import caption_norms, ffmpeg, languages, models, probe, translation, whisper_engines
+from video_worker import caption_norms, ffmpeg, languages, models, probe, speakers, translation, whisper_engines
 from video_worker.settings import worker_settings
 from video_worker.subtitles import Cue, Word, build_cues, cues_json, remove_loops, to_srt, to_vtt, words_from_segment
 from video_worker.whisper_engines import ENGINES
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=config.whisper_translate,
                         help="also write an English track when the speech is in another language; needs a "
                              "multilingual model (env VIDEO_WORKER_WHISPER_TRANSLATE: true or false)")
+    parser.add_argument("--speakers", action=argparse.BooleanOptionalAction, default=config.speakers,
+                        help="label who speaks, from the voices (env VIDEO_WORKER_SPEAKERS: true or false)")
 
 
 def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> TranscribeManifest:
@@ -77,6 +80,11 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
             result["no_speech_reason"] = "no speech was found in the audio"
 
     words = remove_loops([w for seg in result["segments"] for w in _segment_words(seg)])
+    voices: int | None = None
+    if args.speakers:
+        words, voices = speakers.label(audio, words, device=engine.device if engine else args.device)
+        result["speakers"] = voices
+        _label_segments(result["segments"], words)
     fps = (meta["video"] or {}).get("fps")
     cues = build_cues(words, language=result["language"], fps=fps)
     result["text"] = " ".join(w.text for w in words)
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace, *, source: Path, out: Path, workdir: Path) -> 
         transcript="transcript.json",
         subtitles=subtitles,
         cues_file="cues.json",
+        speakers=voices,
         translation=english,
         translation_skipped=skipped,
     )
@@ -144,3 +153,15 @@ def _segment_words(seg: dict[str, Any]) -> list[Word]:
     if seg.get("words"):
         return [Word(w["start"], w["end"], w["word"].strip()) for w in seg["words"] if w["word"].strip()]
     return words_from_segment(seg["start"], seg["end"], seg["text"])
+
+
+def _label_segments(segments: list[dict[str, Any]], words: list[Word]) -> None:
+    """Each Whisper word in transcript.json gets its speaker, and each segment the speaker of most of its words."""
+    who = {(w.start, w.end): w.speaker for w in words if w.speaker}
+    if not who:
+        return
+    for seg in segments:
+        for word in seg["words"]:
+            word["speaker"] = who.get((word["start"], word["end"]))
+        said = [w["speaker"] for w in seg["words"] if w.get("speaker")]
+        seg["speaker"] = max(dict.fromkeys(said), key=said.count) if said else None

@@ -96,7 +96,7 @@ def spread(text: str, cues: list[Cue], breaker: Breaker) -> list[Cue]:
         a = back[i][b]
         bounds.append((a, b))
         b = a
-    return [Cue(cue.start, cue.end, break_lines(words[a:b], breaks[a:b]))
+    return [Cue(cue.start, cue.end, break_lines(words[a:b], breaks[a:b]), cue.speaker)
             for cue, (a, b) in zip(cues, reversed(bounds)) if a < b]
 
 
