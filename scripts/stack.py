@@ -231,12 +231,12 @@ def page_url(settings, vid: str, item: dict) -> str:
 
 def demo(video: Path | None, force: bool, encrypt: bool) -> None:
     import boto3
-    from clip import ensure_clip
+    from demo_clip import ensure_demo_clip
 
     from video_pipeline.config import Settings
     from video_pipeline.identity import video_id
 
-    video = video or ensure_clip(ROOT / ".cache" / "demo", 20).path
+    video = video or ensure_demo_clip(ROOT / ".cache" / "demo")
     if not video.is_file():
         sys.exit(f"no such video: {video}")
     ensure_moto()
