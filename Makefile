@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml contract/pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/requirements-no-deps.txt images/worker/pyproject.toml contract/pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 PACKAGER_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
 DEMO_TOOLS := venv ffmpeg ffprobe espeak-ng npm
@@ -107,11 +107,12 @@ fresh:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/pyproject.toml contract/pyproject.toml
+$(STAMP): requirements.txt requirements-airflow.txt images/worker/requirements.txt images/worker/requirements-no-deps.txt images/worker/pyproject.toml contract/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + ")")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r images/worker/requirements-no-deps.txt
 	$(PY) -m pip install --quiet --no-deps -e contract
 	$(PY) -m pip install --quiet --no-deps -e images/worker
 	@# The Airflow side (plugins/), the local stack (scripts/) and the benchmarks (bench/) import as Airflow

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 import wave
 from pathlib import Path
 
@@ -39,11 +38,8 @@ def label(audio: Path, words: list[Word], *, device: str,
         if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1:
             raise ValueError(f"{audio}: expected 16 kHz mono, got {w.getframerate()} Hz, {w.getnchannels()} ch")
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
-    with warnings.catch_warnings():  # webrtcvad's import of pkg_resources: setuptools' notice, not ours to act on
-        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-        from resemblyzer import VoiceEncoder, normalize_volume
-
     import torch
+    from resemblyzer import VoiceEncoder, normalize_volume
 
     encoder = VoiceEncoder("cuda" if device.startswith("cuda") else "cpu", verbose=False)
     samples = normalize_volume(samples, LEVEL_DBFS, increase_only=True)
