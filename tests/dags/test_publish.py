@@ -521,6 +521,17 @@ def test_pages_are_valid_html(s3, published):
 FRENCH = "Le chat noir dort sous un grand arbre. Il regarde la caméra."
 
 
+def published_publicly(s3, catalog, settings, video, manifests: RunManifests) -> dict:
+    """Publish ``video`` (registered under its id) on a public site, as bootstrap makes it, for a browser test:
+    what publish returned, the manifests, and the item."""
+    catalog.set_status(video.video_id, "queued", dag_run_id=f"manual__{video.video_id}")
+    ensure_public_access_block(s3, BUCKET)
+    ensure_policy(s3, settings)
+    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=manifests,
+                        run_id=f"manual__{video.video_id}", caption_review=None)
+    return {"published": published, "manifests": manifests, "item": catalog.get(video.video_id)}
+
+
 @pytest.fixture(scope="module")
 def french(run_worker, site, s3, speak, make_media, media_dir, manifests) -> dict:
     """The cat with French speech, through the stages whose output changes with the language, then published."""
@@ -548,12 +559,7 @@ def french(run_worker, site, s3, speak, make_media, media_dir, manifests) -> dic
                       "--subtitles", f"en={transcript.uri(english.vtt)}"),
         chapters=None,  # the cat clip's would be titled in English
     )
-    catalog.set_status("french", "queued", dag_run_id="manual__french")
-    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
-    ensure_policy(s3, settings)
-    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=out,
-                        run_id="manual__french", caption_review=None)
-    return {"published": published, "manifests": out, "item": catalog.get("french")}
+    return published_publicly(s3, catalog, settings, video, out)
 
 
 def test_a_translated_video_offers_both_tracks_labelled_by_language(s3, french):
@@ -705,12 +711,7 @@ def edited(run_worker, site, s3, make_media) -> dict:
     made = RunManifests(probe=stage(ProbeManifest, video.source), transcode=transcode,
                         package=stage(PackageManifest, transcode.manifest_uri),
                         chapters=stage(ChaptersManifest, transcode.uri(transcode.renditions[-1].file)))
-    catalog.set_status("edited", "queued", dag_run_id="manual__edited")
-    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
-    ensure_policy(s3, settings)
-    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=made,
-                        run_id="manual__edited", caption_review=None)
-    return {"published": published, "manifests": made, "item": catalog.get("edited")}
+    return published_publicly(s3, catalog, settings, video, made)
 
 
 def test_chapters_are_a_list_that_seeks_and_a_track_of_the_player(s3, edited):
@@ -808,12 +809,7 @@ def conversation(run_worker, site, s3, make_media, media_dir, manifests) -> dict
                   detect=None, previews=None, package=None,
                   burn=stage(BurnManifest, transcode.uri(transcode.top),
                              "--subtitles", f"en={transcript.uri(transcript.subtitles.vtt)}"))
-    catalog.set_status("conversation", "queued", dag_run_id="manual__conversation")
-    ensure_public_access_block(s3, BUCKET)  # the site is public, as bootstrap makes it, for the browser test
-    ensure_policy(s3, settings)
-    published = publish(s3=s3, catalog=catalog, settings=settings, video=video, manifests=out,
-                        run_id="manual__conversation", caption_review=None)
-    return {"published": published, "manifests": out, "item": catalog.get("conversation")}
+    return published_publicly(s3, catalog, settings, video, out)
 
 
 def test_the_page_names_who_speaks_at_each_turn(s3, conversation, browser):
