@@ -1,12 +1,14 @@
 #!/bin/sh
 # The official image's contract: an empty data directory is initialised with POSTGRES_USER,
-# POSTGRES_PASSWORD and POSTGRES_DB; then the server listens on every address.
+# POSTGRES_PASSWORD and POSTGRES_DB, in UTF8 as the official image's (its LANG is a UTF-8 locale: without
+# one, initdb picks SQL_ASCII, which refuses a non-ASCII character in a JSONB XCom); then the server
+# listens on every address.
 set -eu
 user=${POSTGRES_USER:-postgres}
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile=$(mktemp)
   printf '%s\n' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}" >"$pwfile"
-  initdb --username="$user" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  initdb --encoding=UTF8 --locale=C.UTF-8 --username="$user" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   db=${POSTGRES_DB:-$user}
