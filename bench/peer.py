@@ -1,9 +1,11 @@
 """The straightforward script the pipeline is measured against: one tool call per output, one after another.
 
-This is what the seed projects describe and what a user would write by hand: an
-ffmpeg per rendition, the audio extracted for faster-whisper, ultralytics over
-the video with a frame stride, separate poster, GIF and storyboard commands, a
-separate burn, and Shaka Packager. It uses the pipeline's own defaults (the
+This is what the seed projects describe and what a user would write by hand: a
+loudnorm measuring pass and an ffmpeg per rendition that applies it (the textbook
+two-pass), the audio extracted for faster-whisper and Resemblyzer over its
+segments clustered with scikit-learn, ultralytics over the video with a frame
+stride, separate poster, GIF and storyboard commands, a separate burn, ffmpeg's
+scene score for chapters, and Shaka Packager. It uses the pipeline's own defaults (the
 worker's settings: CRF, preset, rate caps, keyframe interval, ladder, Whisper
 model and beam, YOLO model, sampling rate and confidence), so the two are
 compared at equal settings; only the way the work is organised differs.
@@ -22,13 +24,16 @@ import time
 from pathlib import Path
 
 from video_worker.settings import worker_settings
+from video_worker.speaker_clusters import SAME_SPEAKER_DISTANCE
 from video_worker.transcode import ladder_sizes, maxrate_kbps
 
-FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+SCENE_TIME = "lavfi.scd.time:"  # scdet logs each cut it finds: "lavfi.scd.score: 12.3, lavfi.scd.time: 6.667"
 
 
-def ffmpeg(*args: str | Path | int) -> None:
-    subprocess.run([*FFMPEG, *map(str, args)], check=True)
+def ffmpeg(*args: str | Path | int, level: str = "error") -> str:
+    """Run ffmpeg; its log (at ``level``: info has what a filter measured)."""
+    return subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", level, "-y", *map(str, args)],
+                          check=True, stderr=subprocess.PIPE, text=True).stderr
 
 
 def probe(source: Path) -> dict:
@@ -41,9 +46,25 @@ def probe(source: Path) -> dict:
             "duration": float(info["format"]["duration"])}
 
 
+def loudnorm_target() -> str:
+    settings = worker_settings()
+    return (f"loudnorm=I={settings.loudness_target_lufs}:TP={settings.loudness_true_peak_dbtp}"
+            f":LRA={settings.loudness_range_lu}")
+
+
+def loudness(source: Path) -> str:
+    """The measuring pass of a two-pass loudnorm: the filter that each rendition then applies."""
+    log = ffmpeg("-i", source, "-vn", "-af", f"{loudnorm_target()}:print_format=json", "-f", "null", "-", level="info")
+    measured = json.loads(log[log.rindex("{"):log.rindex("}") + 1])
+    return (f"{loudnorm_target()}:measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+            f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+            f":offset={measured['target_offset']}:linear=true,aresample=48000")
+
+
 def renditions(source: Path, out: Path, width: int, height: int) -> list[Path]:
     """One ffmpeg per rung, each decoding the source again; the pipeline's rung sizes."""
     files = []
+    audio = loudness(source)
     keyframes = worker_settings().keyframe_interval_s
     for rung, w, h in ladder_sizes(width, height, worker_settings().ladder):
         maxrate = maxrate_kbps(rung)
@@ -52,7 +73,8 @@ def renditions(source: Path, out: Path, width: int, height: int) -> list[Path]:
                "-preset", worker_settings().preset, "-crf", worker_settings().crf,
                "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k", "-profile:v", "high",
                "-pix_fmt", "yuv420p", "-force_key_frames", f"expr:gte(t,n_forced*{keyframes})",
-               "-c:a", "aac", "-b:a", worker_settings().audio_bitrate, "-ac", "2", "-movflags", "+faststart", path)
+               "-af", audio, "-c:a", "aac", "-b:a", worker_settings().audio_bitrate, "-ac", "2",
+               "-movflags", "+faststart", path)
         files.append(path)
     return files
 
@@ -66,11 +88,29 @@ def transcribe(source: Path, out: Path) -> Path:
                          cpu_threads=os.cpu_count() or 1)
     segments, _ = model.transcribe(str(audio), beam_size=worker_settings().whisper_beam_size,
                                    word_timestamps=True, vad_filter=True, condition_on_previous_text=False)
+    segments = list(segments)
+    labels = speakers(audio, [(seg.start, seg.end) for seg in segments])
     srt = out / "subtitles.srt"
     with srt.open("w") as f:
-        for n, seg in enumerate(segments, 1):
-            f.write(f"{n}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\n{seg.text.strip()}\n\n")
+        for n, (seg, who) in enumerate(zip(segments, labels), 1):
+            f.write(f"{n}\n{_srt_time(seg.start)} --> {_srt_time(seg.end)}\nSpeaker {who + 1}: {seg.text.strip()}\n\n")
     return srt
+
+
+def speakers(audio: Path, spans: list[tuple[float, float]]) -> list[int]:
+    """Resemblyzer's embedding of each segment, clustered at the pipeline's distance."""
+    import librosa
+    from resemblyzer import VoiceEncoder, preprocess_wav
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(spans) < 2:
+        return [0] * len(spans)
+    wav, rate = librosa.load(audio, sr=16000)
+    encoder = VoiceEncoder("cpu", verbose=False)
+    embeddings = [encoder.embed_utterance(preprocess_wav(wav[int(a * rate):int(b * rate)], source_sr=rate))
+                  for a, b in spans]
+    return AgglomerativeClustering(n_clusters=None, distance_threshold=SAME_SPEAKER_DISTANCE, metric="cosine",
+                                   linkage="average").fit_predict(embeddings).tolist()
 
 
 def _srt_time(t: float) -> str:
@@ -116,6 +156,19 @@ def burn(top: Path, srt: Path, out: Path) -> None:
            "-crf", worker_settings().crf, "-c:a", "copy", "-movflags", "+faststart", out / "burned.mp4")
 
 
+def chapters(smallest: Path, out: Path, duration: float) -> list[float]:
+    """Cuts from ffmpeg's scene score on the smallest rendition, at the pipeline's threshold, as WebVTT chapters."""
+    log = ffmpeg("-i", smallest, "-an", "-vf", f"scdet=threshold={worker_settings().shot_threshold}", "-f", "null", "-",
+                 level="info")
+    cuts = [float(line.split(SCENE_TIME)[1].split()[0]) for line in log.splitlines() if SCENE_TIME in line]
+    bounds = [0.0, *cuts, duration]
+    with (out / "chapters.vtt").open("w") as f:
+        f.write("WEBVTT\n\n")
+        for n, (start, end) in enumerate(zip(bounds, bounds[1:]), 1):
+            f.write(f"{_srt_time(start).replace(',', '.')} --> {_srt_time(end).replace(',', '.')}\nChapter {n}\n\n")
+    return cuts
+
+
 def package(files: list[Path], out: Path) -> None:
     streams = [f"in={f},stream=video,init_segment={f.stem}/init.mp4,segment_template={f.stem}/$Number$.m4s"
                for f in files]
@@ -154,6 +207,7 @@ def main() -> None:
     hits = step("detect", detect, source, out, info["fps"])
     step("previews", previews, source, out, info["duration"])
     step("burn", burn, files[0], srt, out)
+    step("chapters", chapters, files[-1], out, info["duration"])
     step("package", package, files, out)
     print(json.dumps({"steps": steps, "cpu": cpu, "renditions": [f.name for f in files], "animals": sorted(
         {h["label"] for h in hits})}))

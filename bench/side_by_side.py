@@ -47,7 +47,7 @@ from video_worker.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn", "package")
+STAGES = ("probe", "transcode", "transcribe", "detect", "previews", "burn", "chapters", "package")
 # Issue 25's targets: the pipeline's time over the peer's, and its CPU per video (`dags test`'s process tree)
 # over the peer's.
 TARGETS = {"stack": 0.67, "dags test": 0.9, "cpu": 0.8}
@@ -341,7 +341,7 @@ def cpu_floor(peer_run: Run, dags: Run) -> str:
             f"(transcribe and detect) {models:.1f} s against {sum(p[s] for s in MODELS):.1f} s; Airflow itself "
             f"(`dags test`'s process tree less its stage processes: its import, two DAG parses, the execution API "
             f"and each task's start and end) {airflow:.1f} s. Those three add up to {bound:.0f} s against the "
-            f"target's {goal:.0f} s, {verdict} (probe, previews, package and captions: "
+            f"target's {goal:.0f} s, {verdict} (the other stages: "
             + ", ".join(f"{s} {d[s]:.1f}" for s in d if s not in ENCODES + MODELS) + ").")
 
 
@@ -412,9 +412,11 @@ taking turns for {repeat} rounds, medians reported; measured {at}
 on the machine above. Clip: {clip}
 
 The peer makes the same kinds of outputs with the pipeline's own settings (CRF, preset, rate caps,
-keyframe interval, ladder, Whisper model and beam, YOLO model, {worker_settings().detect_fps:g} sampled
-frames a second, confidence): an ffmpeg per rendition, faster-whisper on extracted audio, ultralytics
-over the video with `vid_stride`, separate poster, GIF and storyboard commands, a separate burn, Shaka Packager.
+keyframe interval, ladder, loudness target, Whisper model and beam, speaker distance, YOLO model,
+{worker_settings().detect_fps:g} sampled frames a second, confidence, shot threshold): a loudnorm measuring pass
+and an ffmpeg per rendition that applies it, faster-whisper on extracted audio with Resemblyzer over its
+segments (scikit-learn clustering), ultralytics over the video with `vid_stride`, separate poster, GIF and
+storyboard commands, a separate burn, ffmpeg's `scdet` for chapters, Shaka Packager.
 
 {chr(10).join(table)}
 

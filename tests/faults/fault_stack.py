@@ -3,7 +3,9 @@ transcode stall or hang once.
 
 moto keeps S3, DynamoDB and SQS in memory, so a killed moto would come back empty, as no real S3
 does. Its recorder keeps every request in a file; started again, it replays them and has its
-state back, and the pipeline finds what it left.
+state back, and the pipeline finds what it left. Not the local stack's store (scripts/moto_store.py): a
+SIGKILL loses its last second of writes, and this fault is S3 unreachable, not S3 losing what it
+acknowledged. The recorder's faults (multipart parts interleaved) need uploads over 8 MB; these clips are 12 s.
 """
 
 from __future__ import annotations
