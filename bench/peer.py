@@ -43,7 +43,8 @@ def probe(source: Path) -> dict:
     video = next(s for s in info["streams"] if s["codec_type"] == "video")
     num, den = video["r_frame_rate"].split("/")
     return {"width": video["width"], "height": video["height"], "fps": int(num) / int(den),
-            "duration": float(info["format"]["duration"])}
+            "duration": float(info["format"]["duration"]),
+            "audio": any(s["codec_type"] == "audio" for s in info["streams"])}
 
 
 def loudnorm_target() -> str:
@@ -61,19 +62,19 @@ def loudness(source: Path) -> str:
             f":offset={measured['target_offset']}:linear=true,aresample=48000")
 
 
-def renditions(source: Path, out: Path, width: int, height: int) -> list[Path]:
+def renditions(source: Path, out: Path, info: dict) -> list[Path]:
     """One ffmpeg per rung, each decoding the source again; the pipeline's rung sizes."""
     files = []
-    audio = loudness(source)
+    audio = ["-af", loudness(source)] if info["audio"] else []
     keyframes = worker_settings().keyframe_interval_s
-    for rung, w, h in ladder_sizes(width, height, worker_settings().ladder):
+    for rung, w, h in ladder_sizes(info["width"], info["height"], worker_settings().ladder):
         maxrate = maxrate_kbps(rung)
         path = out / f"{rung}p.mp4"
         ffmpeg("-i", source, "-vf", f"scale={w}:{h}:flags=bicubic,setsar=1", "-c:v", "libx264",
                "-preset", worker_settings().preset, "-crf", worker_settings().crf,
                "-maxrate", f"{maxrate}k", "-bufsize", f"{2 * maxrate}k", "-profile:v", "high",
                "-pix_fmt", "yuv420p", "-force_key_frames", f"expr:gte(t,n_forced*{keyframes})",
-               "-af", audio, "-c:a", "aac", "-b:a", worker_settings().audio_bitrate, "-ac", "2",
+               *audio, "-c:a", "aac", "-b:a", worker_settings().audio_bitrate, "-ac", "2",
                "-movflags", "+faststart", path)
         files.append(path)
     return files
@@ -202,7 +203,7 @@ def main() -> None:
         return result
 
     info = step("probe", probe, source)
-    files = step("transcode", renditions, source, out, info["width"], info["height"])
+    files = step("transcode", renditions, source, out, info)
     srt = step("transcribe", transcribe, source, out)
     hits = step("detect", detect, source, out, info["fps"])
     step("previews", previews, source, out, info["duration"])

@@ -217,7 +217,7 @@ def quality(clip: Path, peer_dir: Path, pipeline_dir: Path) -> list[tuple[str, s
         subprocess.run(["video-worker", "transcode", "--source", str(source), "--dest", str(ours)],
                        check=True, capture_output=True)
         info = peer.probe(source)
-        peer.renditions(source, theirs, info["width"], info["height"])
+        peer.renditions(source, theirs, info)
         sources.append((name, source, ours, theirs))
     for name, source, ours, theirs in sources:
         for rendition in sorted(theirs.glob("*p.mp4"), key=lambda p: -int(p.stem[:-1])):
@@ -301,8 +301,7 @@ def analysis(peer_run: Run, dags: Run, stack: Run, cores: int) -> str:
          f"{dags.cpu_seconds:.0f} s of CPU on {cores} cores ends before {dags.cpu_seconds / cores:.0f} s, so "
          f"{TARGETS['stack']:g}× the peer needs the pipeline's CPU cut to {stack_goal * cores:.0f} s, by "
          f"{1 - stack_goal * cores / dags.cpu_seconds:.0%}, at the same encoder settings: below the peer's own "
-         f"{peer_run.cpu_seconds:.0f} s. The encodes alone (the ladder and the burn, the same x264 work in both) "
-         "leave no room for that on this CPU; a GPU encoder or a cheaper burn would."),
+         f"{peer_run.cpu_seconds:.0f} s. " + stack_room(dags, stack_goal * cores)),
     ]
     if dags.stage_cpu and peer_run.stage_cpu:
         lines.append(cpu_floor(peer_run, dags))
@@ -311,6 +310,16 @@ def analysis(peer_run: Run, dags: Run, stack: Run, cores: int) -> str:
 
 ENCODES = ("transcode", "burn")  # x264 at the same settings on both sides
 MODELS = ("transcribe", "detect")  # the same Whisper model and beam, the same YOLO over the same frames
+
+
+def stack_room(dags: Run, budget: float) -> str:
+    """Whether the CPU that the stack's target allows leaves room beside the work no cut touches."""
+    fixed = sum(cpu_parts(dags)) if dags.stage_cpu else dags.cpu_seconds
+    if fixed >= budget:
+        return (f"The encodes, the models and Airflow alone ({fixed:.0f} s) leave no room for that on this CPU; "
+                "a GPU encoder or a cheaper burn would.")
+    return (f"The encodes, the models and Airflow ({fixed:.0f} s) leave {budget - fixed:.0f} s of it for everything "
+            f"else, now {dags.cpu_seconds - fixed:.0f} s.")
 
 
 def dags_floor(dags: Run) -> float:
