@@ -6,8 +6,9 @@ two-pass), the audio extracted for faster-whisper and Resemblyzer over its
 segments clustered with scikit-learn, ultralytics over the video with a frame
 stride, separate poster, GIF and storyboard commands, a separate burn, ffmpeg's
 scene score for chapters, and Shaka Packager. It uses the pipeline's own defaults (the
-worker's settings: CRF, preset, rate caps, keyframe interval, ladder, Whisper
-model and beam, YOLO model, sampling rate and confidence), so the two are
+worker's settings: CRF, preset, rate caps, keyframe interval, ladder, loudness
+target, Whisper model and beam, speaker distance, YOLO model, sampling rate,
+confidence and shot threshold), so the two are
 compared at equal settings; only the way the work is organised differs.
 
     python bench/peer.py --source clip.mp4 --out dir/
@@ -100,12 +101,12 @@ def transcribe(source: Path, out: Path) -> Path:
 
 def speakers(audio: Path, spans: list[tuple[float, float]]) -> list[int]:
     """Resemblyzer's embedding of each segment, clustered at the pipeline's distance."""
+    if len(spans) < 2:
+        return [0] * len(spans)
     import librosa
     from resemblyzer import VoiceEncoder, preprocess_wav
     from sklearn.cluster import AgglomerativeClustering
 
-    if len(spans) < 2:
-        return [0] * len(spans)
     wav, rate = librosa.load(audio, sr=16000)
     encoder = VoiceEncoder("cpu", verbose=False)
     embeddings = [encoder.embed_utterance(preprocess_wav(wav[int(a * rate):int(b * rate)], source_sr=rate))
